@@ -1,0 +1,209 @@
+"""Backward kernels: dx, and deterministic float32 sums for dweight, dscale and dshift, without atomics.
+
+With h = n * a (n the normalized x as the forward rounded it, a = weight + offset, xhat = x * rstd):
+    dshift = sum dy             dscale = sum dy * h           dh = dy * (1 + scale)
+    dweight = sum dh * n        dn = dh * a                   dx = rstd * (dn - xhat * mean(dn * xhat))
+where the sums run over the rows that share a modulation row (dscale, dshift) or over all rows (dweight).
+
+Rows are visited in the order of broadcast.plan_rows: the G rows of modulation row m are [m*G, (m+1)*G),
+cut into `splits` items (heuristics.Split). Each program owns consecutive items, keeps dweight and the
+current item's dscale/dshift in registers, and writes one partial per item (or the final row when an item
+is a whole group) and one dweight partial per program. `sum_partials_kernel` then adds the partials in a
+fixed order, so the result is the same run after run.
+"""
+import triton
+import triton.language as tl
+
+from .common import inv_rms, load_affine, load_rows, normalize, row_coords, row_offsets
+
+
+@triton.jit
+def _grad_terms(xf, dyf, rstd, mod1, a, HAS_W: tl.constexpr, MODE: tl.constexpr, X_DTYPE: tl.constexpr,
+                COMPUTE: tl.constexpr):
+    """For a [rows, cols] tile with its rows' rstd: xhat, n, h (as the forward computed them), dh, dn."""
+    xhat, n, h = normalize(xf, rstd, a, HAS_W, MODE, X_DTYPE, COMPUTE)
+    dh = dyf * mod1
+    if HAS_W:
+        dn = dh * a[None, :]
+    else:
+        dn = dh
+    return xhat, n, h, dh, dn
+
+
+@triton.jit
+def _store_rows(PTR, row_off, cols, mask, value):
+    tl.store(PTR + row_off[:, None] + cols[None, :], value.to(PTR.dtype.element_ty), mask=mask)
+
+
+@triton.jit
+def _add_into(PTR, cols, col_ok, value):
+    """PTR[cols] += value: a program's own float32 partial row, so no other program touches it."""
+    tl.store(PTR + cols, tl.load(PTR + cols, mask=col_ok, other=0.0) + value, mask=col_ok)
+
+
+@triton.jit
+def modnorm_backward_kernel(
+    X, DY, DX, W, SCALE, DW_PART, DS_OUT, DSH_OUT,
+    n_cols, group, n_mod, splits, rows_per_item, items_per_program, n_items,
+    size1, size2, size3,
+    x_s0, x_s1, x_s2, x_s3, x_sd,
+    dy_s0, dy_s1, dy_s2, dy_s3, dy_sd,
+    dx_s0, dx_s1, dx_s2, dx_s3,
+    sc_s0, sc_s1, sc_s2, sc_s3, sc_sd,
+    w_sd, eps, offset,
+    MODE: tl.constexpr, HAS_W: tl.constexpr, COMPUTE: tl.constexpr,
+    NEED_DX: tl.constexpr, NEED_DW: tl.constexpr, NEED_DS: tl.constexpr, NEED_DSH: tl.constexpr,
+    BLOCK_R: tl.constexpr, BLOCK_D: tl.constexpr, ROW_PER_MOD: tl.constexpr,
+):
+    """Rows that fit one BLOCK_D block. ROW_PER_MOD: every row has its own modulation row (G == 1)."""
+    X_DTYPE: tl.constexpr = X.dtype.element_ty
+    pid = tl.program_id(0)
+    cols = tl.arange(0, BLOCK_D)
+    col_ok = cols < n_cols
+    a = None
+    if HAS_W:
+        a = load_affine(W, cols, col_ok, w_sd, offset, MODE, X_DTYPE, COMPUTE)
+    dw_acc = tl.zeros([BLOCK_D], COMPUTE)
+    first_item = pid.to(tl.int64) * items_per_program
+    last_item = tl.minimum(first_item + items_per_program, n_items)
+    if ROW_PER_MOD:
+        # items are single rows: walk them BLOCK_R at a time; dscale/dshift rows are stored as computed
+        for start in range(first_item, last_item, BLOCK_R):
+            rows = start + tl.arange(0, BLOCK_R)
+            mask = (rows < last_item)[:, None] & col_ok[None, :]
+            c0, c1, c2, c3 = row_coords(rows, size1, size2, size3)
+            xf = load_rows(X, row_offsets(c0, c1, c2, c3, x_s0, x_s1, x_s2, x_s3), x_sd, cols, mask, COMPUTE)
+            dyf = load_rows(DY, row_offsets(c0, c1, c2, c3, dy_s0, dy_s1, dy_s2, dy_s3), dy_sd, cols, mask, COMPUTE)
+            mod1 = 1.0 + load_rows(SCALE, row_offsets(c0, c1, c2, c3, sc_s0, sc_s1, sc_s2, sc_s3), sc_sd, cols, mask,
+                                   COMPUTE)
+            rstd = inv_rms(tl.sum(xf * xf, 1), n_cols, eps, MODE, X_DTYPE, COMPUTE)
+            xhat, n, h, dh, dn = _grad_terms(xf, dyf, rstd, mod1, a, HAS_W, MODE, X_DTYPE, COMPUTE)
+            if NEED_DX:
+                dx = rstd[:, None] * (dn - xhat * (tl.sum(dn * xhat, 1) / n_cols)[:, None])
+                _store_rows(DX, row_offsets(c0, c1, c2, c3, dx_s0, dx_s1, dx_s2, dx_s3), cols, mask, dx)
+            if NEED_DS:
+                _store_rows(DS_OUT, rows * n_cols, cols, mask, dyf * h)
+            if NEED_DSH:
+                _store_rows(DSH_OUT, rows * n_cols, cols, mask, dyf)
+            # masked rows may hold NaN (eps = 0): keep them out of the sums
+            dw_acc += tl.sum(tl.where(mask, dh * n, 0.0), 0)
+    else:
+        for item in range(first_item, last_item):
+            m = item // splits
+            s = item % splits
+            row_lo = m * group + s * rows_per_item
+            row_hi = tl.minimum(row_lo + rows_per_item, (m + 1) * group)
+            # every row of the item shares one modulation row: load it once
+            g0, g1, g2, g3 = row_coords(row_lo, size1, size2, size3)
+            sc_row = row_offsets(g0, g1, g2, g3, sc_s0, sc_s1, sc_s2, sc_s3)
+            mod1 = 1.0 + tl.load(SCALE + sc_row + cols.to(tl.int64) * sc_sd, mask=col_ok, other=0.0).to(COMPUTE)
+            ds_acc = tl.zeros([BLOCK_D], COMPUTE)
+            dsh_acc = tl.zeros([BLOCK_D], COMPUTE)
+            for start in range(row_lo, row_hi, BLOCK_R):
+                rows = start + tl.arange(0, BLOCK_R)
+                mask = (rows < row_hi)[:, None] & col_ok[None, :]
+                c0, c1, c2, c3 = row_coords(rows, size1, size2, size3)
+                xf = load_rows(X, row_offsets(c0, c1, c2, c3, x_s0, x_s1, x_s2, x_s3), x_sd, cols, mask, COMPUTE)
+                dyf = load_rows(DY, row_offsets(c0, c1, c2, c3, dy_s0, dy_s1, dy_s2, dy_s3), dy_sd, cols, mask,
+                                COMPUTE)
+                rstd = inv_rms(tl.sum(xf * xf, 1), n_cols, eps, MODE, X_DTYPE, COMPUTE)
+                xhat, n, h, dh, dn = _grad_terms(xf, dyf, rstd, mod1[None, :], a, HAS_W, MODE, X_DTYPE, COMPUTE)
+                if NEED_DX:
+                    dx = rstd[:, None] * (dn - xhat * (tl.sum(dn * xhat, 1) / n_cols)[:, None])
+                    _store_rows(DX, row_offsets(c0, c1, c2, c3, dx_s0, dx_s1, dx_s2, dx_s3), cols, mask, dx)
+                ds_acc += tl.sum(tl.where(mask, dyf * h, 0.0), 0)
+                dsh_acc += tl.sum(dyf, 0)
+                dw_acc += tl.sum(tl.where(mask, dh * n, 0.0), 0)
+            out = (s * n_mod + m) * n_cols + cols
+            if NEED_DS:
+                tl.store(DS_OUT + out, ds_acc.to(DS_OUT.dtype.element_ty), mask=col_ok)
+            if NEED_DSH:
+                tl.store(DSH_OUT + out, dsh_acc.to(DSH_OUT.dtype.element_ty), mask=col_ok)
+    if NEED_DW:
+        tl.store(DW_PART + pid.to(tl.int64) * n_cols + cols, dw_acc, mask=col_ok)
+
+
+@triton.jit
+def modnorm_backward_chunked_kernel(
+    X, DY, DX, W, SCALE, DW_PART, DS_OUT, DSH_OUT,
+    n_cols, group, n_mod, splits, rows_per_item, items_per_program, n_items,
+    size1, size2, size3,
+    x_s0, x_s1, x_s2, x_s3, x_sd,
+    dy_s0, dy_s1, dy_s2, dy_s3, dy_sd,
+    dx_s0, dx_s1, dx_s2, dx_s3,
+    sc_s0, sc_s1, sc_s2, sc_s3, sc_sd,
+    w_sd, eps, offset,
+    MODE: tl.constexpr, HAS_W: tl.constexpr, COMPUTE: tl.constexpr,
+    NEED_DX: tl.constexpr, NEED_DW: tl.constexpr, NEED_DS: tl.constexpr, NEED_DSH: tl.constexpr,
+    BLOCK_D: tl.constexpr, ROW_PER_MOD: tl.constexpr,
+):
+    """Rows longer than one block, one row at a time in BLOCK_D chunks: a first pass gathers sum(x^2) and
+    sum(dn * x), a second writes dx and adds into this program's own zero-initialized float32 partial rows
+    (DW_PART row pid; the DS_OUT/DSH_OUT rows of its items; with ROW_PER_MOD, final rows, stored directly)."""
+    X_DTYPE: tl.constexpr = X.dtype.element_ty
+    pid = tl.program_id(0)
+    first_item = pid.to(tl.int64) * items_per_program
+    last_item = tl.minimum(first_item + items_per_program, n_items) - 1
+    # consecutive items are consecutive row ranges: this program's rows are [row_lo, row_hi)
+    row_lo = (first_item // splits) * group + (first_item % splits) * rows_per_item
+    last_m = last_item // splits
+    row_hi = tl.minimum(last_m * group + (last_item % splits + 1) * rows_per_item, (last_m + 1) * group)
+    for row in range(row_lo, row_hi):
+        rows = tl.zeros([1], tl.int64) + row
+        out_row = (((row % group) // rows_per_item) * n_mod + row // group) * n_cols
+        c0, c1, c2, c3 = row_coords(rows, size1, size2, size3)
+        x_row = row_offsets(c0, c1, c2, c3, x_s0, x_s1, x_s2, x_s3)
+        dy_row = row_offsets(c0, c1, c2, c3, dy_s0, dy_s1, dy_s2, dy_s3)
+        sc_row = row_offsets(c0, c1, c2, c3, sc_s0, sc_s1, sc_s2, sc_s3)
+        sum_sq = tl.zeros([1], COMPUTE)
+        sum_dnx = tl.zeros([1], COMPUTE)
+        for start in range(0, n_cols, BLOCK_D):
+            cols = start + tl.arange(0, BLOCK_D)
+            col_ok = cols < n_cols
+            xf = load_rows(X, x_row, x_sd, cols, col_ok[None, :], COMPUTE)
+            dn = load_rows(DY, dy_row, dy_sd, cols, col_ok[None, :], COMPUTE)
+            dn *= 1.0 + load_rows(SCALE, sc_row, sc_sd, cols, col_ok[None, :], COMPUTE)
+            if HAS_W:
+                dn *= load_affine(W, cols, col_ok, w_sd, offset, MODE, X_DTYPE, COMPUTE)[None, :]
+            sum_sq += tl.sum(xf * xf, 1)
+            sum_dnx += tl.sum(dn * xf, 1)
+        rstd = inv_rms(sum_sq, n_cols, eps, MODE, X_DTYPE, COMPUTE)
+        mean_dn_xhat = rstd * sum_dnx / n_cols
+        for start in range(0, n_cols, BLOCK_D):
+            cols = start + tl.arange(0, BLOCK_D)
+            col_ok = cols < n_cols
+            mask = col_ok[None, :]
+            a = None
+            if HAS_W:
+                a = load_affine(W, cols, col_ok, w_sd, offset, MODE, X_DTYPE, COMPUTE)
+            xf = load_rows(X, x_row, x_sd, cols, mask, COMPUTE)
+            dyf = load_rows(DY, dy_row, dy_sd, cols, mask, COMPUTE)
+            mod1 = 1.0 + load_rows(SCALE, sc_row, sc_sd, cols, mask, COMPUTE)
+            xhat, n, h, dh, dn = _grad_terms(xf, dyf, rstd, mod1, a, HAS_W, MODE, X_DTYPE, COMPUTE)
+            if NEED_DX:
+                dx = rstd[:, None] * (dn - xhat * mean_dn_xhat[:, None])
+                _store_rows(DX, row_offsets(c0, c1, c2, c3, dx_s0, dx_s1, dx_s2, dx_s3), cols, mask, dx)
+            if NEED_DW:
+                _add_into(DW_PART + pid.to(tl.int64) * n_cols, cols, col_ok, tl.sum(dh * n, 0))
+            if ROW_PER_MOD:
+                if NEED_DS:
+                    tl.store(DS_OUT + out_row + cols, tl.sum(dyf * h, 0).to(DS_OUT.dtype.element_ty), mask=col_ok)
+                if NEED_DSH:
+                    tl.store(DSH_OUT + out_row + cols, tl.sum(dyf, 0).to(DSH_OUT.dtype.element_ty), mask=col_ok)
+            else:
+                if NEED_DS:
+                    _add_into(DS_OUT + out_row, cols, col_ok, tl.sum(dyf * h, 0))
+                if NEED_DSH:
+                    _add_into(DSH_OUT + out_row, cols, col_ok, tl.sum(dyf, 0))
+
+
+@triton.jit
+def sum_partials_kernel(PART, OUT, n_parts, n_rows, n_cols, BLOCK_D: tl.constexpr):
+    """OUT[k, :] = sum over j = 0, 1, ... of PART[j, k, :], in that order (deterministic)."""
+    k = tl.program_id(0).to(tl.int64)
+    cols = tl.program_id(1) * BLOCK_D + tl.arange(0, BLOCK_D)
+    col_ok = cols < n_cols
+    acc = tl.zeros([BLOCK_D], PART.dtype.element_ty)
+    for j in range(n_parts):
+        acc += tl.load(PART + (j * n_rows + k) * n_cols + cols, mask=col_ok, other=0.0)
+    tl.store(OUT + k * n_cols + cols, acc.to(OUT.dtype.element_ty), mask=col_ok)

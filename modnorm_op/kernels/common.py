@@ -1,0 +1,73 @@
+"""Pieces both kernels share: row addressing, the casting-mode roundings, the normalization.
+
+Every value is loaded and then converted to COMPUTE (float32, or float64 for float64 x) before any
+arithmetic; roundings to x's dtype are explicit (`round_to`), at the points reference.py names.
+"""
+import triton
+import triton.language as tl
+
+MODE_IDS = {"llama": 0, "gemma": 1, "none": 2}
+GEMMA = tl.constexpr(MODE_IDS["gemma"])
+NONE = tl.constexpr(MODE_IDS["none"])
+
+
+@triton.jit
+def row_coords(rows, size1, size2, size3):
+    """Coordinates of int64 row indices in the (size0, size1, size2, size3) leading index space."""
+    c3 = rows % size3
+    rest = rows // size3
+    c2 = rest % size2
+    rest = rest // size2
+    return rest // size1, rest % size1, c2, c3
+
+
+@triton.jit
+def row_offsets(c0, c1, c2, c3, s0, s1, s2, s3):
+    return c0 * s0 + c1 * s1 + c2 * s2 + c3 * s3
+
+
+@triton.jit
+def round_to(v, DTYPE: tl.constexpr, COMPUTE: tl.constexpr):
+    return v.to(DTYPE).to(COMPUTE)
+
+
+@triton.jit
+def inv_rms(sum_sq, n_cols, eps, MODE: tl.constexpr, X_DTYPE: tl.constexpr, COMPUTE: tl.constexpr):
+    """rstd = 1 / sqrt(mean(x^2) + eps), per row; rounded to x's dtype in "none" mode."""
+    rstd = 1.0 / tl.sqrt(sum_sq / n_cols + eps)
+    if MODE == NONE:
+        rstd = round_to(rstd, X_DTYPE, COMPUTE)
+    return rstd
+
+
+@triton.jit
+def load_affine(W, cols, col_ok, w_sd, offset, MODE: tl.constexpr, X_DTYPE: tl.constexpr, COMPUTE: tl.constexpr):
+    """a = weight + offset for one block of columns; in x's dtype in "none" mode."""
+    a = tl.load(W + cols.to(tl.int64) * w_sd, mask=col_ok, other=0.0).to(COMPUTE) + offset
+    if MODE == NONE:
+        a = round_to(a, X_DTYPE, COMPUTE)
+    return a
+
+
+@triton.jit
+def normalize(xf, rstd, a, HAS_W: tl.constexpr, MODE: tl.constexpr, X_DTYPE: tl.constexpr, COMPUTE: tl.constexpr):
+    """For a [rows, cols] tile: xhat = x * rstd, n = xhat as the forward rounds it, h = n * a."""
+    xhat = xf * rstd[:, None]
+    if MODE == GEMMA:
+        n = xhat
+    else:
+        n = round_to(xhat, X_DTYPE, COMPUTE)
+    if HAS_W:
+        h = n * a[None, :]
+        if MODE == NONE:
+            h = round_to(h, X_DTYPE, COMPUTE)
+    else:
+        h = n
+    return xhat, n, h
+
+
+@triton.jit
+def load_rows(PTR, row_off, col_stride, cols, mask, COMPUTE: tl.constexpr):
+    """A [rows, cols] tile of a row-strided tensor, converted to COMPUTE."""
+    ptrs = PTR + row_off[:, None] + cols.to(tl.int64)[None, :] * col_stride
+    return tl.load(ptrs, mask=mask, other=0.0).to(COMPUTE)
