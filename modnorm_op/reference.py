@@ -34,7 +34,7 @@ def _normalize(x, weight, eps, offset, mode):
     """Returns rstd, x * rstd (unrounded), n (the normalized x as the forward multiplies it), a, h."""
     ct = compute_dtype(x.dtype)
     xf = x.to(ct)
-    rstd = torch.rsqrt(xf.square().mean(-1, keepdim=True) + eps)
+    rstd = torch.rsqrt(xf.square().mean(-1, keepdim=True).double() + eps).to(ct)  # rounded once
     if mode == "none":
         rstd = _rounded(rstd, x.dtype, ct)
     xhat = xf * rstd
@@ -52,10 +52,10 @@ def _normalize(x, weight, eps, offset, mode):
 def modulated_rms_norm_forward(x, weight, scale, shift, eps, offset, mode, aligned_shape):
     ct = compute_dtype(x.dtype)
     _, _, _, _, h = _normalize(x, weight, eps, offset, mode)
-    y = h * (1 + aligned_view(scale, aligned_shape).to(ct))
-    if shift is not None:
-        y = y + aligned_view(shift, aligned_shape).to(ct)
-    return y.to(x.dtype)
+    # h * (1 + scale) + shift, written as (h + shift) + h * scale like the kernel's fused multiply-add
+    base = h if shift is None else h + aligned_view(shift, aligned_shape).to(ct)
+    y = torch.addcmul(base, h, aligned_view(scale, aligned_shape).to(ct))
+    return y.to(x.dtype).contiguous()
 
 
 def modulated_rms_norm_backward(dy, x, weight, scale, shift_dtype, eps, offset, mode, aligned_shape, needs):
@@ -67,7 +67,7 @@ def modulated_rms_norm_backward(dy, x, weight, scale, shift_dtype, eps, offset, 
     mod_shape = tuple(aligned_shape) + (x.shape[-1],)
     dx = dw = ds = dsh = None
     if need_dsh:
-        dsh = dyf.sum_to_size(mod_shape).reshape(scale.shape).to(shift_dtype)
+        dsh = dyf.sum_to_size(mod_shape).reshape(scale.shape).to(shift_dtype, copy=True)  # never dy itself
     if need_ds:
         ds = (dyf * h).sum_to_size(mod_shape).reshape(scale.shape).to(scale.dtype)
     dh = dyf * (1 + aligned_view(scale, aligned_shape).to(ct))

@@ -14,7 +14,7 @@ fixed order, so the result is the same run after run.
 import triton
 import triton.language as tl
 
-from .common import inv_rms, load_affine, load_rows, normalize, row_coords, row_offsets
+from .common import cast_to, inv_rms, load_affine, load_rows, normalize, row_coords, row_offsets
 
 
 @triton.jit
@@ -32,7 +32,7 @@ def _grad_terms(xf, dyf, rstd, mod1, a, HAS_W: tl.constexpr, MODE: tl.constexpr,
 
 @triton.jit
 def _store_rows(PTR, row_off, cols, mask, value):
-    tl.store(PTR + row_off[:, None] + cols[None, :], value.to(PTR.dtype.element_ty), mask=mask)
+    tl.store(PTR + row_off[:, None] + cols[None, :], cast_to(value, PTR.dtype.element_ty), mask=mask)
 
 
 @triton.jit
@@ -116,9 +116,9 @@ def modnorm_backward_kernel(
                 dw_acc += tl.sum(tl.where(mask, dh * n, 0.0), 0)
             out = (s * n_mod + m) * n_cols + cols
             if NEED_DS:
-                tl.store(DS_OUT + out, ds_acc.to(DS_OUT.dtype.element_ty), mask=col_ok)
+                tl.store(DS_OUT + out, cast_to(ds_acc, DS_OUT.dtype.element_ty), mask=col_ok)
             if NEED_DSH:
-                tl.store(DSH_OUT + out, dsh_acc.to(DSH_OUT.dtype.element_ty), mask=col_ok)
+                tl.store(DSH_OUT + out, cast_to(dsh_acc, DSH_OUT.dtype.element_ty), mask=col_ok)
     if NEED_DW:
         tl.store(DW_PART + pid.to(tl.int64) * n_cols + cols, dw_acc, mask=col_ok)
 
@@ -187,9 +187,9 @@ def modnorm_backward_chunked_kernel(
                 _add_into(DW_PART + pid.to(tl.int64) * n_cols, cols, col_ok, tl.sum(dh * n, 0))
             if ROW_PER_MOD:
                 if NEED_DS:
-                    tl.store(DS_OUT + out_row + cols, tl.sum(dyf * h, 0).to(DS_OUT.dtype.element_ty), mask=col_ok)
+                    tl.store(DS_OUT + out_row + cols, cast_to(tl.sum(dyf * h, 0), DS_OUT.dtype.element_ty), mask=col_ok)
                 if NEED_DSH:
-                    tl.store(DSH_OUT + out_row + cols, tl.sum(dyf, 0).to(DSH_OUT.dtype.element_ty), mask=col_ok)
+                    tl.store(DSH_OUT + out_row + cols, cast_to(tl.sum(dyf, 0), DSH_OUT.dtype.element_ty), mask=col_ok)
             else:
                 if NEED_DS:
                     _add_into(DS_OUT + out_row, cols, col_ok, tl.sum(dyf * h, 0))
@@ -206,4 +206,4 @@ def sum_partials_kernel(PART, OUT, n_parts, n_rows, n_cols, BLOCK_D: tl.constexp
     acc = tl.zeros([BLOCK_D], PART.dtype.element_ty)
     for j in range(n_parts):
         acc += tl.load(PART + (j * n_rows + k) * n_cols + cols, mask=col_ok, other=0.0)
-    tl.store(OUT + k * n_cols + cols, acc.to(OUT.dtype.element_ty), mask=col_ok)
+    tl.store(OUT + k * n_cols + cols, cast_to(acc, OUT.dtype.element_ty), mask=col_ok)

@@ -27,14 +27,29 @@ def row_offsets(c0, c1, c2, c3, s0, s1, s2, s3):
 
 
 @triton.jit
+def cast_to(v, DTYPE: tl.constexpr):
+    """v converted to DTYPE, rounding to nearest even. Spelled out for bfloat16 because the Triton
+    interpreter truncates there (seen with triton 3.9); the GPU result is the same either way."""
+    if DTYPE == tl.bfloat16:
+        bits = v.to(tl.float32).to(tl.uint32, bitcast=True)
+        bits = (bits + 0x7FFF + ((bits >> 16) & 1)) >> 16 << 16
+        rounded = bits.to(tl.float32, bitcast=True)
+        return tl.where(v != v, v, rounded).to(tl.bfloat16)  # keep NaN payloads out of the carry
+    else:
+        return v.to(DTYPE)
+
+
+@triton.jit
 def round_to(v, DTYPE: tl.constexpr, COMPUTE: tl.constexpr):
-    return v.to(DTYPE).to(COMPUTE)
+    return cast_to(v, DTYPE).to(COMPUTE)
 
 
 @triton.jit
 def inv_rms(sum_sq, n_cols, eps, MODE: tl.constexpr, X_DTYPE: tl.constexpr, COMPUTE: tl.constexpr):
-    """rstd = 1 / sqrt(mean(x^2) + eps), per row; rounded to x's dtype in "none" mode."""
-    rstd = 1.0 / tl.sqrt(sum_sq / n_cols + eps)
+    """rstd = 1 / sqrt(mean(x^2) + eps), per row; rounded to x's dtype in "none" mode.
+
+    Evaluated in float64 and rounded once (one square root per row, so free): a correctly rounded rstd."""
+    rstd = (1.0 / tl.sqrt(sum_sq.to(tl.float64) / n_cols + eps)).to(COMPUTE)
     if MODE == NONE:
         rstd = round_to(rstd, X_DTYPE, COMPUTE)
     return rstd

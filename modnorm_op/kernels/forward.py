@@ -6,7 +6,7 @@ Each program handles BLOCK_R rows. A row that fits one BLOCK_D block stays in re
 import triton
 import triton.language as tl
 
-from .common import inv_rms, load_affine, load_rows, normalize, row_coords, row_offsets
+from .common import cast_to, inv_rms, load_affine, load_rows, normalize, row_coords, row_offsets
 
 
 @triton.jit
@@ -21,10 +21,12 @@ def _store_chunk(xf, rstd, cols, row_ok, n_cols, Y, y_row, W, w_sd, SCALE, sc_ro
     if HAS_W:
         a = load_affine(W, cols, col_ok, w_sd, offset, MODE, X_DTYPE, COMPUTE)
     _, _, h = normalize(xf, rstd, a, HAS_W, MODE, X_DTYPE, COMPUTE)
-    y = h * (1.0 + load_rows(SCALE, sc_row, sc_sd, cols, mask, COMPUTE))
+    # h * (1 + scale) + shift as one fused multiply-add: h * scale + (h + shift), two roundings, not four
+    base = h
     if HAS_SHIFT:
-        y += load_rows(SHIFT, sh_row, sh_sd, cols, mask, COMPUTE)
-    tl.store(Y + y_row[:, None] + cols[None, :], y.to(X_DTYPE), mask=mask)
+        base += load_rows(SHIFT, sh_row, sh_sd, cols, mask, COMPUTE)
+    y = tl.fma(h, load_rows(SCALE, sc_row, sc_sd, cols, mask, COMPUTE), base)
+    tl.store(Y + y_row[:, None] + cols[None, :], cast_to(y, X_DTYPE), mask=mask)
 
 
 @triton.jit

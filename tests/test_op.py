@@ -1,0 +1,135 @@
+"""Forward and every gradient against the float64 contract, over SPEC's broadcast patterns, dtypes and flags."""
+import itertools
+
+import pytest
+import torch
+
+from helpers import FLOATS, check_against_reference, op_grads, randn
+from reference64 import exact64, naive_in_dtype
+from modnorm_op import heuristics
+
+
+def _views(name, d, dtype, device):
+    """(x, scale, shift) for each broadcast pattern / view kind SPEC names."""
+    r = lambda *shape: randn(shape, dtype, device)
+    m = lambda *shape: 0.5 * randn(shape, torch.float32, device)  # modulation, often float32 in DiTs
+    if name == "global":
+        return r(2, 7, d), m(d), m(d)
+    if name == "per_batch_2d":  # rule 2: (B, D) with 3-D x
+        return r(3, 5, d), m(3, d), m(3, d)
+    if name == "per_batch_3d":
+        return r(3, 5, d), m(3, 1, d), m(3, 1, d)
+    if name == "per_token":
+        return r(2, 5, d), m(2, 5, d), m(2, 5, d)
+    if name == "per_token_2d_x":
+        return r(9, d), m(9, d), m(9, d)
+    if name == "shared_over_batch":
+        return r(3, 5, d), m(1, 5, d), m(1, 5, d)
+    if name == "sequence_first":
+        return r(5, 3, d), m(1, 3, d), m(1, 3, d)
+    if name == "per_frame":
+        return r(2, 3, 4, d), m(2, 3, 1, d), m(2, 3, 1, d)
+    if name == "chunk_of_linear":  # emb(B, 6D).chunk(6)[i][:, None]: strided, read in place
+        chunks = m(2, 6 * d).chunk(6, dim=-1)
+        return r(2, 5, d), chunks[1][:, None], chunks[0][:, None]
+    if name == "unbind":
+        scale, shift = m(3, 2, d).unbind(1)
+        return r(3, 4, d), scale, shift
+    if name == "expanded":
+        return r(2, 5, d), m(2, 1, d).expand(2, 5, d), m(1, 5, d).expand(2, 5, d)
+    if name == "x_transposed":  # non-contiguous x, sequence-first view of (B, S, D)
+        return r(3, 5, d).transpose(0, 1), m(1, 3, d), m(1, 3, d)
+    if name == "x_strided_cols":
+        return r(4, 3, 2 * d)[..., ::2], m(4, 1, d), m(4, 1, d)
+    if name == "x_1d":
+        return r(d), m(d), m(d)
+    raise KeyError(name)
+
+
+PATTERNS = ["global", "per_batch_2d", "per_batch_3d", "per_token", "per_token_2d_x", "shared_over_batch",
+            "sequence_first", "per_frame", "chunk_of_linear", "unbind", "expanded", "x_transposed",
+            "x_strided_cols", "x_1d"]
+# Each pattern runs every x dtype; mode, weight and shift rotate so every combination is hit somewhere.
+FLAG_CYCLE = list(itertools.product(["llama", "gemma", "none"], [True, False], [True, False]))
+
+
+@pytest.mark.parametrize("dtype", FLOATS, ids=str)
+@pytest.mark.parametrize("pattern", PATTERNS)
+def test_patterns(device, pattern, dtype):
+    mode, has_w, has_shift = FLAG_CYCLE[(PATTERNS.index(pattern) + FLOATS.index(dtype)) % len(FLAG_CYCLE)]
+    torch.manual_seed(PATTERNS.index(pattern))
+    x, scale, shift = _views(pattern, 48, dtype, device)
+    weight = 1 + 0.1 * randn(48, dtype, device) if has_w else None
+    offset = 0.5 if has_w and mode == "gemma" else 0.0
+    check_against_reference(x, weight, scale, shift if has_shift else None, casting_mode=mode, offset=offset)
+
+
+@pytest.mark.parametrize("mode", ["llama", "gemma", "none"])
+@pytest.mark.parametrize("has_w,has_shift", [(True, True), (True, False), (False, True), (False, False)])
+@pytest.mark.parametrize("x_dtype,mod_dtype,w_dtype", [
+    (torch.bfloat16, torch.float32, torch.float32),
+    (torch.bfloat16, torch.bfloat16, torch.bfloat16),
+    (torch.float16, torch.float32, torch.float16),
+    (torch.float32, torch.bfloat16, torch.float32),
+], ids=str)
+def test_modes_and_dtypes(device, mode, has_w, has_shift, x_dtype, mod_dtype, w_dtype):
+    torch.manual_seed(1)
+    d = 100  # not a power of two: masked columns
+    x = randn((3, 6, d), x_dtype, device)
+    weight = randn(d, w_dtype, device) if has_w else None
+    scale, shift = 0.5 * randn((3, 1, d), mod_dtype, device), randn((3, 1, d), mod_dtype, device)
+    check_against_reference(x, weight, scale, shift if has_shift else None, casting_mode=mode,
+                            offset=1.0 if has_w else 0.0)
+
+
+@pytest.mark.parametrize("pattern", ["global", "per_batch_2d", "per_token", "shared_over_batch", "x_transposed"])
+def test_rows_longer_than_a_block(device, pattern, monkeypatch):
+    """Chunked path: rows are processed in BLOCK_D pieces (lowered here so small rows exercise it)."""
+    monkeypatch.setattr(heuristics, "MAX_BLOCK_D", 16)
+    torch.manual_seed(2)
+    x, scale, shift = _views(pattern, 53, torch.bfloat16, device)
+    check_against_reference(x, randn(53, torch.float32, device), scale, shift, casting_mode="llama")
+    check_against_reference(x, None, scale, None, casting_mode="none")
+
+
+@pytest.mark.parametrize("d", [1, 2, 3, 17, 64, 127])
+def test_hidden_sizes(device, d):
+    torch.manual_seed(d)
+    x = randn((4, 3, d), torch.bfloat16, device)
+    check_against_reference(x, randn(d, torch.float32, device), 0.3 * randn((4, d), torch.float32, device),
+                            randn((4, d), torch.float32, device))
+
+
+@pytest.mark.parametrize("lead", [(0,), (0, 5), (4, 0)])
+def test_empty_rows(device, lead):
+    x = randn(lead + (32,), torch.bfloat16, device)
+    scale = randn((4, 1, 32) if lead == (4, 0) else (32,), torch.float32, device)
+    y, grads = op_grads(x, randn(32, torch.float32, device), scale, scale.clone(),
+                        torch.zeros(lead + (32,), dtype=torch.bfloat16, device=device))
+    assert y.shape == x.shape
+    assert grads["weight"].abs().sum() == 0 and grads["scale"].abs().sum() == 0
+    assert grads["scale"].shape == scale.shape
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16, torch.float32], ids=str)
+@pytest.mark.parametrize("mode", ["llama", "gemma", "none"])
+def test_never_less_accurate_than_pytorch_in_x_dtype(device, dtype, mode):
+    """SPEC: ||op - exact|| <= ||same formula in x's dtype - exact||, exact = float64 with no rounding."""
+    torch.manual_seed(3)
+    x = 3 * randn((8, 16, 256), dtype, device)
+    weight, scale, shift = (1 + 0.2 * randn(256, dtype, device), 0.5 * randn((8, 1, 256), dtype, device),
+                            randn((8, 1, 256), dtype, device))
+    import modnorm_op
+    y = modnorm_op.modulated_rms_norm(x, weight, scale, shift, casting_mode=mode)
+    exact = exact64(x, weight, scale, shift, 1e-6, 0.0)
+    naive = naive_in_dtype(x, weight, scale, shift, 1e-6, 0.0)
+    assert (y.double() - exact).norm() <= (naive.double() - exact).norm()
+
+
+def test_frozen_inputs_get_no_gradient(device):
+    torch.manual_seed(4)
+    x = randn((2, 3, 32), torch.bfloat16, device).requires_grad_(True)
+    weight, scale = randn(32, torch.float32, device), randn((2, 32), torch.float32, device).requires_grad_(True)
+    import modnorm_op
+    modnorm_op.modulated_rms_norm(x, weight, scale).sum().backward()
+    assert weight.grad is None and x.grad is not None and scale.grad is not None
