@@ -93,23 +93,25 @@ def run(x, weight, scale, shift, dy, eps, offset, mode):
         sh = align(shift, nd).to(F64).abs() if shift is not None else 0.0
         ady = dy64.abs()
         out = {}
-        # y: final rounding + ~8 float32 ops on operands of size |h|, |h * scale|, |h * (1 + scale)|, |shift|
-        # (the kernel computes (h + shift) + h * scale) + rounding-point flips carried by a * (1 + scale)
+        # y: final rounding; rstd's sum of D squares (relative error (D - 1) u, halved by the square root);
+        # ~8 float32 ops on operands of size |h|, |h * scale|, |h * (1 + scale)|, |shift| (the kernel
+        # computes (h + shift) + h * scale); rounding-point flips carried by a * (1 + scale)
         y_mag = h * (s1 + s_abs + 1) + sh
-        out["y"] = (y.detach(), ux * y.detach().abs() + 8 * uc * y_mag + flips * xhat * a * s1 + 1e-30)
+        y_err = (d / 2 + 8) * uc * y_mag + flips * xhat * a * s1
+        out["y"] = (y.detach(), ux * y.detach().abs() + y_err + 1e-30)
         # dx = rstd * (dn - xhat * mean(dn * xhat)), dn = dy * (1 + scale) * a; the mean sums D terms
         dn = ady * s1 * a
         mean_abs = (dn * xhat).mean(-1, keepdim=True)
         dx_mag = rstd * (dn + xhat * mean_abs)
-        dx_err = (d + 8) * uc * dx_mag + (2 * ux if mode == "none" else 0.0) * 2 * dx_mag
+        dx_err = (3 * d / 2 + 8) * uc * dx_mag + (2 * ux if mode == "none" else 0.0) * 2 * dx_mag
         out["x"] = (grads["x"], unit_roundoff(x.dtype) * grads["x"].abs() + dx_err + 1e-30)
         if weight is not None:
-            # dweight = sum over N rows of dy * (1 + scale) * n
+            # dweight = sum over N rows of dy * (1 + scale) * n; n carries rstd's (D / 2) u
             rows = x.numel() // d
             terms = (ady * s1 * p["n"].abs()).reshape(-1, d)
             flip = (ady * s1 * xhat * flips).reshape(-1, d).sum(0)
             g = grads["weight"]
-            out["weight"] = (g, unit_roundoff(weight.dtype) * g.abs() + (rows + 8) * uc * terms.sum(0) + flip + 1e-30)
+            out["weight"] = (g, unit_roundoff(weight.dtype) * g.abs() + (rows + d / 2 + 8) * uc * terms.sum(0) + flip + 1e-30)
         for name, t in (("scale", scale), ("shift", shift)):
             if t is None:
                 continue
@@ -117,7 +119,7 @@ def run(x, weight, scale, shift, dy, eps, offset, mode):
             terms = ady * h if name == "scale" else ady
             flip = ady * xhat * a * flips if name == "scale" else torch.zeros_like(ady)
             g = grads[name]
-            bound = (unit_roundoff(t.dtype) * g.abs() + (count + 8) * uc * reduce_to(terms, t, nd)
+            bound = (unit_roundoff(t.dtype) * g.abs() + (count + d / 2 + 8) * uc * reduce_to(terms, t, nd)
                      + reduce_to(flip, t, nd) + 1e-30)
             out[name] = (g, bound)
     return out
