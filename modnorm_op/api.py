@@ -38,8 +38,8 @@ class ModulatedRMSNorm(torch.nn.RMSNorm):
             torch.nn.init.ones_(self.weight) if self.init_fn == "ones" else torch.nn.init.zeros_(self.weight)
 
     def forward(self, x, scale, shift=None):
-        return modulated_rms_norm(x, self.weight, scale, shift, self.eps, self.offset, self.casting_mode,
-                                  self.in_place)
+        eps = torch.finfo(x.dtype).eps if self.eps is None else self.eps  # torch.nn.RMSNorm's eps=None
+        return modulated_rms_norm(x, self.weight, scale, shift, eps, self.offset, self.casting_mode, self.in_place)
 
     def extra_repr(self):
         return f"{super().extra_repr()}, offset={self.offset}, casting_mode={self.casting_mode!r}"

@@ -80,15 +80,24 @@ class RowPlan:
     group: int  # G: rows per modulation row
 
 
+class TooManyDims(ValueError):
+    """The strides leave more than MAX_DIMS leading dims; launch.py then copies x into plan order."""
+
+
+def plan_order(lead_shape, mod_shape):
+    """Leading dims in plan order: mod dims, then broadcast dims, then size-1 dims (which never matter)."""
+    mod = [i for i, size in enumerate(lead_shape) if size != 1 and mod_shape[i] != 1]
+    bcast = [i for i, size in enumerate(lead_shape) if size != 1 and mod_shape[i] == 1]
+    return mod, bcast, [i for i, size in enumerate(lead_shape) if size == 1]
+
+
 def plan_rows(lead_shape, mod_shape, strides_by_name):
     """Order and merge the leading dims for the kernels.
 
     lead_shape: x's leading shape L; mod_shape: the modulation shape aligned to L (1 where broadcast);
     strides_by_name: {name: strides over L} for each tensor the kernel addresses by row.
     """
-    dims = [i for i, size in enumerate(lead_shape) if size != 1]
-    mod = [i for i in dims if mod_shape[i] != 1]
-    bcast = [i for i in dims if mod_shape[i] == 1]
+    mod, bcast, _ = plan_order(lead_shape, mod_shape)
     group = math.prod(lead_shape[i] for i in bcast)
     merged = []  # list of (size, {name: stride}) outer to inner
     for block in (mod, bcast):
@@ -101,7 +110,7 @@ def plan_rows(lead_shape, mod_shape, strides_by_name):
             block_dims.append(entry)
         merged.extend(block_dims)
     if len(merged) > MAX_DIMS:
-        raise ValueError(
+        raise TooManyDims(
             f"x's leading shape {tuple(lead_shape)} with modulation shape {tuple(mod_shape)} and these strides "
             f"needs {len(merged)} separately strided leading dims; the kernels address at most {MAX_DIMS}"
         )

@@ -5,7 +5,7 @@ roundings (value rounded to x's dtype, gradient identity), so float64 autograd g
 contract's gradients ("deliberate roundings treated as identity; dweight uses the rounded n").
 
 Tolerances, elementwise, each term a worst-case bound (u = unit roundoff = finfo.eps / 2):
-  * final rounding of a result to its dtype:                 u_out * |value|
+  * final rounding of a result to its dtype:                 u_out * |value| (+ half the subnormal spacing)
   * float32 arithmetic inside the kernel (a chain of k ops):  k * u_compute * (sum of |terms|)
     where sums of n terms count n ops (recursive summation bound, Higham 2002, eq. 4.4)
   * a deliberate rounding point may land on the other side of a tie because the kernel's float32
@@ -20,6 +20,11 @@ F64 = torch.float64
 
 def unit_roundoff(dtype):
     return torch.finfo(dtype).eps / 2
+
+
+def rounding_error(value, dtype):
+    """Bound on rounding `value` to dtype: u |value|, or half the subnormal spacing below the normal range."""
+    return unit_roundoff(dtype) * value.abs() + unit_roundoff(dtype) * torch.finfo(dtype).smallest_normal
 
 
 def compute_dtype(x_dtype):
@@ -98,20 +103,20 @@ def run(x, weight, scale, shift, dy, eps, offset, mode):
         # computes (h + shift) + h * scale); rounding-point flips carried by a * (1 + scale)
         y_mag = h * (s1 + s_abs + 1) + sh
         y_err = (d / 2 + 8) * uc * y_mag + flips * xhat * a * s1
-        out["y"] = (y.detach(), ux * y.detach().abs() + y_err + 1e-30)
+        out["y"] = (y.detach(), rounding_error(y.detach(), x_dtype) + y_err)
         # dx = rstd * (dn - xhat * mean(dn * xhat)), dn = dy * (1 + scale) * a; the mean sums D terms
         dn = ady * s1 * a
         mean_abs = (dn * xhat).mean(-1, keepdim=True)
         dx_mag = rstd * (dn + xhat * mean_abs)
         dx_err = (3 * d / 2 + 8) * uc * dx_mag + (2 * ux if mode == "none" else 0.0) * 2 * dx_mag
-        out["x"] = (grads["x"], unit_roundoff(x.dtype) * grads["x"].abs() + dx_err + 1e-30)
+        out["x"] = (grads["x"], rounding_error(grads["x"], x.dtype) + dx_err)
         if weight is not None:
             # dweight = sum over N rows of dy * (1 + scale) * n; n carries rstd's (D / 2) u
             rows = x.numel() // d
             terms = (ady * s1 * p["n"].abs()).reshape(-1, d)
             flip = (ady * s1 * xhat * flips).reshape(-1, d).sum(0)
             g = grads["weight"]
-            out["weight"] = (g, unit_roundoff(weight.dtype) * g.abs() + (rows + d / 2 + 8) * uc * terms.sum(0) + flip + 1e-30)
+            out["weight"] = (g, rounding_error(g, weight.dtype) + (rows + d / 2 + 8) * uc * terms.sum(0) + flip)
         for name, t in (("scale", scale), ("shift", shift)):
             if t is None:
                 continue
@@ -119,8 +124,7 @@ def run(x, weight, scale, shift, dy, eps, offset, mode):
             terms = ady * h if name == "scale" else ady
             flip = ady * xhat * a * flips if name == "scale" else torch.zeros_like(ady)
             g = grads[name]
-            bound = (unit_roundoff(t.dtype) * g.abs() + (count + d / 2 + 8) * uc * reduce_to(terms, t, nd)
-                     + reduce_to(flip, t, nd) + 1e-30)
+            bound = rounding_error(g, t.dtype) + (count + d / 2 + 8) * uc * reduce_to(terms, t, nd) + reduce_to(flip, t, nd)
             out[name] = (g, bound)
     return out
 

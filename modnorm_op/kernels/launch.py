@@ -6,7 +6,8 @@ import triton
 import triton.language as tl
 
 from .. import heuristics
-from ..broadcast import aligned_lead_strides, contiguous_lead_strides, plan_rows
+from ..broadcast import TooManyDims, aligned_lead_strides, contiguous_lead_strides, plan_order, plan_rows
+from ..reference import aligned_view
 from ..reference import compute_dtype
 from .backward import modnorm_backward_chunked_kernel, modnorm_backward_kernel, sum_partials_kernel
 from .common import MODE_IDS
@@ -15,6 +16,30 @@ from .forward import modnorm_forward_kernel
 _TL_COMPUTE = {torch.float32: tl.float32, torch.float64: tl.float64}
 _REDUCE_BLOCK_D = 256
 _NO_STRIDES = (0, 0, 0, 0)
+
+
+class _PlanOrder:
+    """x's dims permuted into plan order (broadcast.plan_order), for layouts whose strides leave more
+    leading dims than the kernels address: there x and dy are copied in that order, where they merge."""
+
+    def __init__(self, x, aligned_shape):
+        mod, bcast, ones = plan_order(x.shape[:-1], aligned_shape)
+        self.perm = mod + bcast + ones + [x.dim() - 1]
+        self.inverse = [self.perm.index(i) for i in range(x.dim())]
+        self.aligned = tuple(aligned_shape[i] for i in self.perm[:-1])
+
+    def tensor(self, t):
+        return t.permute(self.perm).contiguous()
+
+    def modulation(self, t, x_dim):
+        """scale/shift as a view with x's rank in plan order (no copy)."""
+        if t is None:
+            return None
+        t = aligned_view(t, self.aligned)
+        return t[(None,) * (x_dim - t.dim())].permute(self.perm)
+
+    def back(self, t):
+        return t.permute(self.inverse).contiguous()
 
 
 def forward(x, weight, scale, shift, eps, offset, mode, aligned_shape):
@@ -29,7 +54,13 @@ def forward(x, weight, scale, shift, eps, offset, mode, aligned_shape):
     }
     if shift is not None:
         strides["shift"] = aligned_lead_strides(shift, aligned_shape)
-    plan = plan_rows(lead, aligned_shape, strides)
+    try:
+        plan = plan_rows(lead, aligned_shape, strides)
+    except TooManyDims:
+        order = _PlanOrder(x, aligned_shape)
+        y = forward(order.tensor(x), weight, order.modulation(scale, x.dim()), order.modulation(shift, x.dim()),
+                    eps, offset, mode, order.aligned)
+        return order.back(y)
     tile = heuristics.forward_tile(n_cols)
     grid = (triton.cdiv(plan.num_rows, tile.block_r),)
     modnorm_forward_kernel[grid](
@@ -67,12 +98,20 @@ def backward(dy, x, weight, scale, shift_dtype, eps, offset, mode, aligned_shape
         zeros = lambda shape, dtype, need: torch.zeros(shape, dtype=dtype, device=device) if need else None
         return (dx, zeros(weight.shape, weight.dtype, need_dw) if weight is not None else None,
                 zeros(scale.shape, scale.dtype, need_ds), zeros(scale.shape, shift_dtype, need_dsh))
-    plan = plan_rows(lead, aligned_shape, {
-        "x": x.stride()[:-1],
-        "dy": dy.stride()[:-1],
-        "dx": contiguous_lead_strides(lead, n_cols),
-        "scale": aligned_lead_strides(scale, aligned_shape),
-    })
+    try:
+        plan = plan_rows(lead, aligned_shape, {
+            "x": x.stride()[:-1],
+            "dy": dy.stride()[:-1],
+            "dx": contiguous_lead_strides(lead, n_cols),
+            "scale": aligned_lead_strides(scale, aligned_shape),
+        })
+    except TooManyDims:
+        order = _PlanOrder(x, aligned_shape)
+        grads = backward(order.tensor(dy), order.tensor(x), weight, order.modulation(scale, x.dim()), shift_dtype,
+                         eps, offset, mode, order.aligned, needs)
+        dx, dw, ds, dsh = grads
+        to_scale = lambda g: order.back(g).reshape(scale.shape) if g is not None else None
+        return (order.back(dx) if dx is not None else None), dw, to_scale(ds), to_scale(dsh)
     n_mod = num_rows // plan.group
     split = heuristics.backward_split(n_mod, plan.group, device)
     tile = heuristics.backward_tile(n_cols)
