@@ -143,11 +143,5 @@ def naive_in_dtype(x, weight, scale, shift, eps, offset):
 
 def exact64(x, weight, scale, shift, eps, offset):
     """The formula in float64 with no intermediate rounding at all: the target both are measured against."""
-    x = x.to(F64)
-    y = x * torch.rsqrt((x * x).mean(-1, keepdim=True) + eps)
-    if weight is not None:
-        y = y * (weight.to(F64) + offset)
-    y = y * (1 + align(scale, x.dim()).to(F64))
-    if shift is not None:
-        y = y + align(shift, x.dim()).to(F64)
-    return y
+    up = lambda t: t.to(F64) if t is not None else None
+    return naive_in_dtype(up(x), up(weight), up(scale), up(shift), eps, offset)
