@@ -47,10 +47,11 @@ def aligned_modulation_shape(x_shape, scale_shape, name="scale"):
     return aligned
 
 
-def aligned_lead_strides(tensor, aligned_shape):
-    """Leading strides of `tensor` seen at `aligned_shape`: 0 where it is broadcast."""
-    lead_shape, lead_strides = tensor.shape[:-1], tensor.stride()[:-1]
-    if tensor.dim() == 2 and len(aligned_shape) >= 2:
+def aligned_lead_strides(shape, strides, aligned_shape):
+    """Leading strides of a modulation tensor (its shape and strides) seen at `aligned_shape`: 0 where it
+    is broadcast."""
+    lead_shape, lead_strides = shape[:-1], strides[:-1]
+    if len(shape) == 2 and len(aligned_shape) >= 2:
         # rule 2: a (B, D) modulation sits on x's first dim
         padded = tuple(lead_strides) + (0,) * (len(aligned_shape) - 1)
     else:

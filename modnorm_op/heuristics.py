@@ -12,11 +12,13 @@ import triton
 
 # Rows longer than this are processed in chunks of this many elements (two passes over the row).
 MAX_BLOCK_D = 8192
-# Elements one program of the forward kernel holds per tile: small rows are batched to reach it.
-FORWARD_TILE_ELEMS = 4096
-BACKWARD_TILE_ELEMS = 4096
-# Backward programs per streaming multiprocessor (persistent grid).
-PROGRAMS_PER_SM = 4
+# Elements one program of the forward kernel holds per tile: rows shorter than this are batched to reach it.
+# One row per program with 4 warps was the fastest forward for D = 1152 ... 5120 (bench/NOTES.md, v2).
+FORWARD_TILE_ELEMS = 2048
+# Backward, by BLOCK_D: (elements per tile, warps, programs per SM of the persistent grid), measured on an
+# H100 (bench/tune.py, bench/NOTES.md v2). The row tile, the prefetched next tile and the dweight, dscale
+# and dshift accumulators all live in registers, so wide rows get few, wide programs.
+BACKWARD_CONFIGS = {2048: (4096, 4, 4), 4096: (8192, 8, 1), 8192: (8192, 8, 2)}
 # Under the Triton interpreter (CPU) a few programs exercise the same splitting logic cheaply.
 INTERPRETER_PROGRAMS = 3
 
@@ -27,34 +29,39 @@ class Tile:
     block_d: int  # columns per tile (a power of two)
     num_chunks: int  # tiles per row: 1 keeps the row in registers
     num_warps: int
+    programs_per_sm: int = 0  # backward only: size of the persistent grid
+
+
+def _block_d(d, max_block_d):
+    block_d = min(triton.next_power_of_2(d), max_block_d)
+    return block_d, triton.cdiv(d, block_d)
 
 
 @functools.lru_cache(maxsize=None)
-def _tile(d, tile_elems, max_block_d):
-    block_d = min(triton.next_power_of_2(d), max_block_d)
-    num_chunks = triton.cdiv(d, block_d)
-    block_r = max(1, tile_elems // block_d) if num_chunks == 1 else 1
-    num_warps = 4 if block_r * block_d <= 4096 else 8 if block_r * block_d <= 8192 else 16
+def forward_tile(d, max_block_d=None):
+    block_d, num_chunks = _block_d(d, max_block_d or MAX_BLOCK_D)
+    block_r = max(1, FORWARD_TILE_ELEMS // block_d) if num_chunks == 1 else 1
+    num_warps = 4 if block_r * block_d <= 8192 else 8
     return Tile(block_r, block_d, num_chunks, num_warps)
 
 
-def forward_tile(d):
-    return _tile(d, FORWARD_TILE_ELEMS, MAX_BLOCK_D)
-
-
-def backward_tile(d):
-    return _tile(d, BACKWARD_TILE_ELEMS, MAX_BLOCK_D)
+@functools.lru_cache(maxsize=None)
+def backward_tile(d, max_block_d=None):
+    block_d, num_chunks = _block_d(d, max_block_d or MAX_BLOCK_D)
+    tile_elems, num_warps, per_sm = BACKWARD_CONFIGS[min(max(block_d, 2048), 8192)]
+    block_r = max(1, tile_elems // block_d) if num_chunks == 1 else 1
+    return Tile(block_r, block_d, num_chunks, num_warps, per_sm)
 
 
 @functools.lru_cache(maxsize=None)
-def _device_programs(device_type, index):
-    if device_type == "cuda":
-        return torch.cuda.get_device_properties(index).multi_processor_count * PROGRAMS_PER_SM
+def _sm_count(index):
+    return torch.cuda.get_device_properties(index).multi_processor_count
+
+
+def target_programs(device, programs_per_sm):
+    if device.type == "cuda":
+        return _sm_count(device.index if device.index is not None else 0) * programs_per_sm
     return INTERPRETER_PROGRAMS
-
-
-def target_programs(device):
-    return _device_programs(device.type, device.index if device.index is not None else 0)
 
 
 @dataclass(frozen=True)
@@ -72,11 +79,25 @@ class Split:
     programs: int
 
 
-def backward_split(num_mod_rows, group, device):
-    target = target_programs(device)
+def backward_split(num_mod_rows, group, device, programs_per_sm):
+    target = target_programs(device, programs_per_sm)
     splits = 1 if num_mod_rows >= target else min(group, triton.cdiv(target, num_mod_rows))
     rows_per_item = triton.cdiv(group, splits)
     splits = triton.cdiv(group, rows_per_item)  # no empty items
     items = num_mod_rows * splits
     items_per_program = triton.cdiv(items, target)
     return Split(splits, rows_per_item, items_per_program, triton.cdiv(items, items_per_program))
+
+
+@dataclass(frozen=True)
+class ReduceTile:
+    block_p: int  # partials added per step
+    block_d: int  # columns per program
+    num_warps: int
+
+
+def reduce_tile(num_partials):
+    """The partial-sum kernel's tile: 32 columns (128-byte rows of float32) by up to 64 partials, so a
+    D = 3072 row is 96 programs each with up to 2048 independent loads in flight."""
+    block_p = min(64, triton.next_power_of_2(num_partials))
+    return ReduceTile(block_p, 32, 4 if block_p * 32 >= 1024 else 1)

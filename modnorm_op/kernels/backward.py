@@ -42,6 +42,15 @@ def _add_into(PTR, cols, col_ok, value):
 
 
 @triton.jit
+def _load_raw(PTR, rows, rows_end, cols, col_ok, size1, size2, size3, s0, s1, s2, s3, sd):
+    """A [rows, cols] tile in PTR's own dtype (rows >= rows_end masked): loaded one iteration ahead."""
+    c0, c1, c2, c3 = row_coords(rows, size1, size2, size3)
+    mask = (rows < rows_end)[:, None] & col_ok[None, :]
+    ptrs = PTR + row_offsets(c0, c1, c2, c3, s0, s1, s2, s3)[:, None] + cols.to(tl.int64)[None, :] * sd
+    return tl.load(ptrs, mask=mask, other=0.0)
+
+
+@triton.jit
 def modnorm_backward_kernel(
     X, DY, DX, W, SCALE, DW_PART, DS_OUT, DSH_OUT,
     n_cols, group, n_mod, splits, rows_per_item, items_per_program, n_items,
@@ -55,11 +64,15 @@ def modnorm_backward_kernel(
     NEED_DX: tl.constexpr, NEED_DW: tl.constexpr, NEED_DS: tl.constexpr, NEED_DSH: tl.constexpr,
     BLOCK_R: tl.constexpr, BLOCK_D: tl.constexpr, ROW_PER_MOD: tl.constexpr,
 ):
-    """Rows that fit one BLOCK_D block. ROW_PER_MOD: every row has its own modulation row (G == 1)."""
+    """Rows that fit one BLOCK_D block. ROW_PER_MOD: every row has its own modulation row (G == 1).
+
+    The next BLOCK_R rows' x and dy (and scale, per row) are loaded before the current ones are worked
+    on, so a program keeps two tiles of loads in flight."""
     X_DTYPE: tl.constexpr = X.dtype.element_ty
     pid = tl.program_id(0)
     cols = tl.arange(0, BLOCK_D)
     col_ok = cols < n_cols
+    tile = tl.arange(0, BLOCK_R)
     a = None
     if HAS_W:
         a = load_affine(W, cols, col_ok, w_sd, offset, MODE, X_DTYPE, COMPUTE)
@@ -68,16 +81,25 @@ def modnorm_backward_kernel(
     last_item = tl.minimum(first_item + items_per_program, n_items)
     if ROW_PER_MOD:
         # items are single rows: walk them BLOCK_R at a time; dscale/dshift rows are stored as computed
+        x_next = _load_raw(X, first_item + tile, last_item, cols, col_ok, size1, size2, size3,
+                           x_s0, x_s1, x_s2, x_s3, x_sd)
+        dy_next = _load_raw(DY, first_item + tile, last_item, cols, col_ok, size1, size2, size3,
+                            dy_s0, dy_s1, dy_s2, dy_s3, dy_sd)
+        sc_next = _load_raw(SCALE, first_item + tile, last_item, cols, col_ok, size1, size2, size3,
+                            sc_s0, sc_s1, sc_s2, sc_s3, sc_sd)
         for start in range(first_item, last_item, BLOCK_R):
-            rows = start + tl.arange(0, BLOCK_R)
+            rows = start + tile
             mask = (rows < last_item)[:, None] & col_ok[None, :]
-            c0, c1, c2, c3 = row_coords(rows, size1, size2, size3)
-            xf = load_rows(X, row_offsets(c0, c1, c2, c3, x_s0, x_s1, x_s2, x_s3), x_sd, cols, mask, COMPUTE)
-            dyf = load_rows(DY, row_offsets(c0, c1, c2, c3, dy_s0, dy_s1, dy_s2, dy_s3), dy_sd, cols, mask, COMPUTE)
-            mod1 = 1.0 + load_rows(SCALE, row_offsets(c0, c1, c2, c3, sc_s0, sc_s1, sc_s2, sc_s3), sc_sd, cols, mask,
-                                   COMPUTE)
+            xf, dyf, mod1 = x_next.to(COMPUTE), dy_next.to(COMPUTE), 1.0 + sc_next.to(COMPUTE)
+            x_next = _load_raw(X, rows + BLOCK_R, last_item, cols, col_ok, size1, size2, size3,
+                               x_s0, x_s1, x_s2, x_s3, x_sd)
+            dy_next = _load_raw(DY, rows + BLOCK_R, last_item, cols, col_ok, size1, size2, size3,
+                                dy_s0, dy_s1, dy_s2, dy_s3, dy_sd)
+            sc_next = _load_raw(SCALE, rows + BLOCK_R, last_item, cols, col_ok, size1, size2, size3,
+                                sc_s0, sc_s1, sc_s2, sc_s3, sc_sd)
             rstd = inv_rms(tl.sum(xf * xf, 1), n_cols, eps, MODE, X_DTYPE, COMPUTE)
             xhat, n, h, dh, dn = _grad_terms(xf, dyf, rstd, mod1, a, HAS_W, MODE, X_DTYPE, COMPUTE)
+            c0, c1, c2, c3 = row_coords(rows, size1, size2, size3)
             if NEED_DX:
                 dx = rstd[:, None] * (dn - xhat * (tl.sum(dn * xhat, 1) / n_cols)[:, None])
                 _store_rows(DX, row_offsets(c0, c1, c2, c3, dx_s0, dx_s1, dx_s2, dx_s3), cols, mask, dx)
@@ -99,16 +121,22 @@ def modnorm_backward_kernel(
             mod1 = 1.0 + tl.load(SCALE + sc_row + cols.to(tl.int64) * sc_sd, mask=col_ok, other=0.0).to(COMPUTE)
             ds_acc = tl.zeros([BLOCK_D], COMPUTE)
             dsh_acc = tl.zeros([BLOCK_D], COMPUTE)
+            x_next = _load_raw(X, row_lo + tile, row_hi, cols, col_ok, size1, size2, size3,
+                               x_s0, x_s1, x_s2, x_s3, x_sd)
+            dy_next = _load_raw(DY, row_lo + tile, row_hi, cols, col_ok, size1, size2, size3,
+                                dy_s0, dy_s1, dy_s2, dy_s3, dy_sd)
             for start in range(row_lo, row_hi, BLOCK_R):
-                rows = start + tl.arange(0, BLOCK_R)
+                rows = start + tile
                 mask = (rows < row_hi)[:, None] & col_ok[None, :]
-                c0, c1, c2, c3 = row_coords(rows, size1, size2, size3)
-                xf = load_rows(X, row_offsets(c0, c1, c2, c3, x_s0, x_s1, x_s2, x_s3), x_sd, cols, mask, COMPUTE)
-                dyf = load_rows(DY, row_offsets(c0, c1, c2, c3, dy_s0, dy_s1, dy_s2, dy_s3), dy_sd, cols, mask,
-                                COMPUTE)
+                xf, dyf = x_next.to(COMPUTE), dy_next.to(COMPUTE)
+                x_next = _load_raw(X, rows + BLOCK_R, row_hi, cols, col_ok, size1, size2, size3,
+                                   x_s0, x_s1, x_s2, x_s3, x_sd)
+                dy_next = _load_raw(DY, rows + BLOCK_R, row_hi, cols, col_ok, size1, size2, size3,
+                                    dy_s0, dy_s1, dy_s2, dy_s3, dy_sd)
                 rstd = inv_rms(tl.sum(xf * xf, 1), n_cols, eps, MODE, X_DTYPE, COMPUTE)
                 xhat, n, h, dh, dn = _grad_terms(xf, dyf, rstd, mod1[None, :], a, HAS_W, MODE, X_DTYPE, COMPUTE)
                 if NEED_DX:
+                    c0, c1, c2, c3 = row_coords(rows, size1, size2, size3)
                     dx = rstd[:, None] * (dn - xhat * (tl.sum(dn * xhat, 1) / n_cols)[:, None])
                     _store_rows(DX, row_offsets(c0, c1, c2, c3, dx_s0, dx_s1, dx_s2, dx_s3), cols, mask, dx)
                 ds_acc += tl.sum(tl.where(mask, dyf * h, 0.0), 0)
@@ -198,12 +226,41 @@ def modnorm_backward_chunked_kernel(
 
 
 @triton.jit
-def sum_partials_kernel(PART, OUT, n_parts, n_rows, n_cols, BLOCK_D: tl.constexpr):
-    """OUT[k, :] = sum over j = 0, 1, ... of PART[j, k, :], in that order (deterministic)."""
+def _sum_partials(PART, first, n_parts, part_stride, cols, col_ok, BLOCK_P: tl.constexpr, BLOCK_D: tl.constexpr):
+    """sum over j of PART[first + j * part_stride + cols]. BLOCK_P partials are loaded at a time into a
+    [BLOCK_P, BLOCK_D] accumulator summed once at the end: a fixed order for a fixed tile (deterministic),
+    with BLOCK_P independent loads in flight instead of one dependent chain."""
+    parts = tl.arange(0, BLOCK_P)
+    acc = tl.zeros([BLOCK_P, BLOCK_D], PART.dtype.element_ty)
+    for start in range(0, n_parts, BLOCK_P):
+        j = (start + parts).to(tl.int64)
+        mask = (j < n_parts)[:, None] & col_ok[None, :]
+        acc += tl.load(PART + first + (j * part_stride)[:, None] + cols[None, :], mask=mask, other=0.0)
+    return tl.sum(acc, 0)
+
+
+@triton.jit
+def sum_partials_kernel(DW_PART, DS_PART, DSH_PART, DW, DS, DSH, n_dw_parts, splits, n_mod, n_cols,
+                        NEED_DW: tl.constexpr, NEED_DS: tl.constexpr, NEED_DSH: tl.constexpr,
+                        BLOCK_P: tl.constexpr, BLOCK_D: tl.constexpr):
+    """The final dweight, dscale and dshift rows from the main kernel's float32 partials, in one launch.
+
+    Grid (rows, column blocks): row 0 (if NEED_DW) is dweight, the sum of n_dw_parts partial rows; the
+    next n_mod rows (if NEED_DS) are dscale's rows m, each the sum over s of partial [s, m]; then dshift's."""
     k = tl.program_id(0).to(tl.int64)
     cols = tl.program_id(1) * BLOCK_D + tl.arange(0, BLOCK_D)
     col_ok = cols < n_cols
-    acc = tl.zeros([BLOCK_D], PART.dtype.element_ty)
-    for j in range(n_parts):
-        acc += tl.load(PART + (j * n_rows + k) * n_cols + cols, mask=col_ok, other=0.0)
-    tl.store(OUT + k * n_cols + cols, cast_to(acc, OUT.dtype.element_ty), mask=col_ok)
+    if NEED_DW:
+        if k == 0:
+            total = _sum_partials(DW_PART, 0, n_dw_parts, n_cols, cols, col_ok, BLOCK_P, BLOCK_D)
+            tl.store(DW + cols, cast_to(total, DW.dtype.element_ty), mask=col_ok)
+        k -= 1
+    if NEED_DS:
+        if (k >= 0) & (k < n_mod):
+            total = _sum_partials(DS_PART, k * n_cols, splits, n_mod * n_cols, cols, col_ok, BLOCK_P, BLOCK_D)
+            tl.store(DS + k * n_cols + cols, cast_to(total, DS.dtype.element_ty), mask=col_ok)
+        k -= n_mod
+    if NEED_DSH:
+        if (k >= 0) & (k < n_mod):
+            total = _sum_partials(DSH_PART, k * n_cols, splits, n_mod * n_cols, cols, col_ok, BLOCK_P, BLOCK_D)
+            tl.store(DSH + k * n_cols + cols, cast_to(total, DSH.dtype.element_ty), mask=col_ok)

@@ -1,5 +1,11 @@
-"""Host side of the kernels: turn tensors into row plans, pick tiles and grids, launch, reduce partials."""
-import math
+"""Host side of the kernels: turn tensors into row plans, pick tiles and grids, launch, reduce partials.
+
+A launch's grid, integer arguments and flags depend only on shapes, strides, dtypes and flags, so they are
+computed once per layout (`_forward_plan`, `_backward_plan`, cached) and a repeated call only allocates its
+outputs and launches.
+"""
+import functools
+from dataclasses import dataclass
 
 import torch
 import triton
@@ -14,8 +20,13 @@ from .common import MODE_IDS
 from .forward import modnorm_forward_kernel
 
 _TL_COMPUTE = {torch.float32: tl.float32, torch.float64: tl.float64}
-_REDUCE_BLOCK_D = 256
 _NO_STRIDES = (0, 0, 0, 0)
+
+
+def clear_plans():
+    """Forget cached launch plans (after changing heuristics, e.g. in bench/tune.py)."""
+    _forward_plan.cache_clear()
+    _backward_plan.cache_clear()
 
 
 class _PlanOrder:
@@ -42,119 +53,149 @@ class _PlanOrder:
         return t.permute(self.inverse).contiguous()
 
 
+@functools.lru_cache(maxsize=4096)
+def _forward_plan(shape, x_strides, scale_shape, scale_strides, shift_strides, w_stride, aligned_shape, dtype, mode,
+                  max_block_d):
+    """(grid, integer arguments, constexpr flags) of one forward launch; None when the strides need plan
+    order (_PlanOrder). max_block_d is heuristics.MAX_BLOCK_D, part of the key because the tile depends on it."""
+    n_cols, lead = shape[-1], shape[:-1]
+    strides = {"x": x_strides[:-1], "y": contiguous_lead_strides(lead, n_cols),
+               "scale": aligned_lead_strides(scale_shape, scale_strides, aligned_shape)}
+    if shift_strides is not None:
+        strides["shift"] = aligned_lead_strides(scale_shape, shift_strides, aligned_shape)
+    try:
+        plan = plan_rows(lead, aligned_shape, strides)
+    except TooManyDims:
+        return None
+    tile = heuristics.forward_tile(n_cols, max_block_d)
+    scalars = (
+        plan.num_rows, n_cols, *plan.sizes[1:],
+        *plan.strides["x"], x_strides[-1],
+        *plan.strides["y"],
+        *plan.strides["scale"], scale_strides[-1],
+        *plan.strides.get("shift", _NO_STRIDES), shift_strides[-1] if shift_strides is not None else 0,
+        w_stride if w_stride is not None else 0,
+    )
+    flags = dict(
+        MODE=MODE_IDS[mode], HAS_W=w_stride is not None, HAS_SHIFT=shift_strides is not None,
+        COMPUTE=_TL_COMPUTE[compute_dtype(dtype)],
+        BLOCK_R=tile.block_r, BLOCK_D=tile.block_d, CHUNKED=tile.num_chunks > 1, num_warps=tile.num_warps,
+    )
+    return (triton.cdiv(plan.num_rows, tile.block_r),), scalars, flags
+
+
 def forward(x, weight, scale, shift, eps, offset, mode, aligned_shape):
     y = torch.empty(x.shape, dtype=x.dtype, device=x.device)
     if y.numel() == 0:
         return y
-    n_cols, lead = x.shape[-1], x.shape[:-1]
-    strides = {
-        "x": x.stride()[:-1],
-        "y": contiguous_lead_strides(lead, n_cols),
-        "scale": aligned_lead_strides(scale, aligned_shape),
-    }
-    if shift is not None:
-        strides["shift"] = aligned_lead_strides(shift, aligned_shape)
-    try:
-        plan = plan_rows(lead, aligned_shape, strides)
-    except TooManyDims:
+    launch = _forward_plan(
+        x.shape, x.stride(), scale.shape, scale.stride(), shift.stride() if shift is not None else None,
+        weight.stride(0) if weight is not None else None, tuple(aligned_shape), x.dtype, mode, heuristics.MAX_BLOCK_D)
+    if launch is None:
         order = _PlanOrder(x, aligned_shape)
         y = forward(order.tensor(x), weight, order.modulation(scale, x.dim()), order.modulation(shift, x.dim()),
                     eps, offset, mode, order.aligned)
         return order.back(y)
-    tile = heuristics.forward_tile(n_cols)
-    grid = (triton.cdiv(plan.num_rows, tile.block_r),)
-    modnorm_forward_kernel[grid](
-        x, y, weight, scale, shift,
-        plan.num_rows, n_cols, *plan.sizes[1:],
-        *plan.strides["x"], x.stride(-1),
-        *plan.strides["y"],
-        *plan.strides["scale"], scale.stride(-1),
-        *plan.strides.get("shift", _NO_STRIDES), shift.stride(-1) if shift is not None else 0,
-        weight.stride(0) if weight is not None else 0, eps, offset,
-        MODE=MODE_IDS[mode], HAS_W=weight is not None, HAS_SHIFT=shift is not None,
-        COMPUTE=_TL_COMPUTE[compute_dtype(x.dtype)],
-        BLOCK_R=tile.block_r, BLOCK_D=tile.block_d, CHUNKED=tile.num_chunks > 1, num_warps=tile.num_warps,
-    )
+    grid, scalars, flags = launch
+    modnorm_forward_kernel[grid](x, y, weight, scale, shift, *scalars, eps, offset, **flags)
     return y
 
 
-def _sum_partials(partials, out_dtype):
-    """(parts, rows, D) float32 partials -> (rows, D) sums in out_dtype, added in a fixed order."""
-    parts, rows, n_cols = partials.shape
-    out = torch.empty((rows, n_cols), dtype=out_dtype, device=partials.device)
-    sum_partials_kernel[(rows, triton.cdiv(n_cols, _REDUCE_BLOCK_D))](
-        partials, out, parts, rows, n_cols, BLOCK_D=_REDUCE_BLOCK_D
+@dataclass(frozen=True)
+class _BackwardPlan:
+    grid: tuple
+    scalars: tuple  # the main kernel's integer arguments
+    flags: dict  # and its constexpr flags
+    chunked: bool
+    n_mod: int  # modulation rows
+    direct: bool  # the main kernel writes dscale/dshift rows final (no partials)
+    dw_rows: int  # float32 partial rows for dweight (one per program), 0 if not needed
+    mod_rows: int  # float32 partial rows for each of dscale and dshift (splits * n_mod), 0 if direct
+    reduce_grid: tuple
+    reduce_tile: heuristics.ReduceTile
+
+
+@functools.lru_cache(maxsize=4096)
+def _backward_plan(shape, x_strides, dy_strides, scale_shape, scale_strides, w_stride, aligned_shape, dtype, mode,
+                   needs, device, max_block_d):
+    n_cols, lead = shape[-1], shape[:-1]
+    need_dx, need_dw, need_ds, need_dsh = needs
+    try:
+        plan = plan_rows(lead, aligned_shape, {
+            "x": x_strides[:-1], "dy": dy_strides[:-1], "dx": contiguous_lead_strides(lead, n_cols),
+            "scale": aligned_lead_strides(scale_shape, scale_strides, aligned_shape),
+        })
+    except TooManyDims:
+        return None
+    n_mod = plan.num_rows // plan.group
+    tile = heuristics.backward_tile(n_cols, max_block_d)
+    split = heuristics.backward_split(n_mod, plan.group, device, tile.programs_per_sm)
+    chunked = tile.num_chunks > 1
+    row_per_mod = plan.group == 1
+    direct = row_per_mod or (split.splits == 1 and not chunked)
+    scalars = (
+        n_cols, plan.group, n_mod, split.splits, split.rows_per_item, split.items_per_program,
+        n_mod * split.splits, *plan.sizes[1:],
+        *plan.strides["x"], x_strides[-1],
+        *plan.strides["dy"], dy_strides[-1],
+        *plan.strides["dx"],
+        *plan.strides["scale"], scale_strides[-1],
+        w_stride if w_stride is not None else 0,
     )
-    return out
+    flags = dict(
+        MODE=MODE_IDS[mode], HAS_W=w_stride is not None, COMPUTE=_TL_COMPUTE[compute_dtype(dtype)],
+        NEED_DX=need_dx, NEED_DW=need_dw, NEED_DS=need_ds, NEED_DSH=need_dsh,
+        BLOCK_D=tile.block_d, ROW_PER_MOD=row_per_mod, num_warps=tile.num_warps,
+    )
+    if not chunked:
+        flags["BLOCK_R"] = tile.block_r
+    reduce_tile = heuristics.reduce_tile(max(split.programs, split.splits))
+    # one reduction launch: row 0 of its grid sums dweight's partials, rows 1.. dscale's then dshift's
+    reduce_rows = need_dw + (0 if direct else n_mod * (need_ds + need_dsh))
+    return _BackwardPlan(
+        grid=(split.programs,), scalars=scalars, flags=flags, chunked=chunked, n_mod=n_mod, direct=direct,
+        dw_rows=split.programs if need_dw else 0, mod_rows=0 if direct else split.splits * n_mod,
+        reduce_grid=(reduce_rows, triton.cdiv(n_cols, reduce_tile.block_d)), reduce_tile=reduce_tile,
+    )
 
 
 def backward(dy, x, weight, scale, shift_dtype, eps, offset, mode, aligned_shape, needs):
     """(dx, dweight, dscale, dshift), each None where `needs` says it is not wanted."""
     need_dx, need_dw, need_ds, need_dsh = needs
-    n_cols, lead, device = x.shape[-1], x.shape[:-1], x.device
-    num_rows = math.prod(lead)
+    n_cols, device = x.shape[-1], x.device
     dx = torch.empty(x.shape, dtype=x.dtype, device=device) if need_dx else None
-    if num_rows == 0:
+    if x.numel() == 0:
         zeros = lambda shape, dtype, need: torch.zeros(shape, dtype=dtype, device=device) if need else None
         return (dx, zeros(weight.shape, weight.dtype, need_dw) if weight is not None else None,
                 zeros(scale.shape, scale.dtype, need_ds), zeros(scale.shape, shift_dtype, need_dsh))
-    try:
-        plan = plan_rows(lead, aligned_shape, {
-            "x": x.stride()[:-1],
-            "dy": dy.stride()[:-1],
-            "dx": contiguous_lead_strides(lead, n_cols),
-            "scale": aligned_lead_strides(scale, aligned_shape),
-        })
-    except TooManyDims:
+    plan = _backward_plan(
+        x.shape, x.stride(), dy.stride(), scale.shape, scale.stride(), weight.stride(0) if weight is not None else None,
+        tuple(aligned_shape), x.dtype, mode, tuple(needs), device, heuristics.MAX_BLOCK_D)
+    if plan is None:
         order = _PlanOrder(x, aligned_shape)
         grads = backward(order.tensor(dy), order.tensor(x), weight, order.modulation(scale, x.dim()), shift_dtype,
                          eps, offset, mode, order.aligned, needs)
         dx, dw, ds, dsh = grads
         to_scale = lambda g: order.back(g).reshape(scale.shape) if g is not None else None
         return (order.back(dx) if dx is not None else None), dw, to_scale(ds), to_scale(dsh)
-    n_mod = num_rows // plan.group
-    split = heuristics.backward_split(n_mod, plan.group, device)
-    tile = heuristics.backward_tile(n_cols)
-    chunked = tile.num_chunks > 1
-    row_per_mod = plan.group == 1
-    compute = compute_dtype(x.dtype)
-    # chunked rows add into their partials, which must start at zero; otherwise each is written once
-    new_partial = torch.zeros if chunked else torch.empty
-    direct = row_per_mod or (split.splits == 1 and not chunked)
-
-    def mod_buffer(dtype, need):
-        if not need:
-            return None
-        if direct:
-            return torch.empty((n_mod, n_cols), dtype=dtype, device=device)
-        return new_partial((split.splits, n_mod, n_cols), dtype=compute, device=device)
-
-    ds_buf, dsh_buf = mod_buffer(scale.dtype, need_ds), mod_buffer(shift_dtype, need_dsh)
-    dw_part = new_partial((split.programs, n_cols), dtype=compute, device=device) if need_dw else None
-    args = (
-        x, dy, dx, weight, scale, dw_part, ds_buf, dsh_buf,
-        n_cols, plan.group, n_mod, split.splits, split.rows_per_item, split.items_per_program,
-        n_mod * split.splits, *plan.sizes[1:],
-        *plan.strides["x"], x.stride(-1),
-        *plan.strides["dy"], dy.stride(-1),
-        *plan.strides["dx"],
-        *plan.strides["scale"], scale.stride(-1),
-        weight.stride(0) if weight is not None else 0, eps, offset,
-    )
-    flags = dict(
-        MODE=MODE_IDS[mode], HAS_W=weight is not None, COMPUTE=_TL_COMPUTE[compute],
-        NEED_DX=need_dx, NEED_DW=need_dw, NEED_DS=need_ds, NEED_DSH=need_dsh,
-        BLOCK_D=tile.block_d, ROW_PER_MOD=row_per_mod, num_warps=tile.num_warps,
-    )
-    grid = (split.programs,)
-    if chunked:
-        modnorm_backward_chunked_kernel[grid](*args, **flags)
-    else:
-        modnorm_backward_kernel[grid](*args, BLOCK_R=tile.block_r, **flags)
-    dw = _sum_partials(dw_part[:, None], weight.dtype)[0] if need_dw else None
-    if not direct:
-        ds_buf = _sum_partials(ds_buf, scale.dtype) if need_ds else None
-        dsh_buf = _sum_partials(dsh_buf, shift_dtype) if need_dsh else None
-    ds = ds_buf.view(scale.shape) if need_ds else None
-    dsh = dsh_buf.view(scale.shape) if need_dsh else None
+    dw = torch.empty(n_cols, dtype=weight.dtype, device=device) if need_dw else None
+    ds = torch.empty(scale.shape, dtype=scale.dtype, device=device) if need_ds else None
+    dsh = torch.empty(scale.shape, dtype=shift_dtype, device=device) if need_dsh else None
+    # all float32 partials in one buffer: dweight's rows, then dscale's, then dshift's. Chunked rows add into
+    # their partials, which must then start at zero; otherwise each partial is written once.
+    mod_rows = plan.mod_rows * (need_ds + need_dsh)
+    partials = (torch.zeros if plan.chunked else torch.empty)(
+        (plan.dw_rows + mod_rows, n_cols), dtype=compute_dtype(x.dtype), device=device)
+    ds_end = plan.dw_rows + plan.mod_rows * need_ds
+    ds_part, dsh_part = partials[plan.dw_rows:ds_end], partials[ds_end:]
+    kernel = modnorm_backward_chunked_kernel if plan.chunked else modnorm_backward_kernel
+    kernel[plan.grid](x, dy, dx, weight, scale, partials,
+                      ds if plan.direct else ds_part, dsh if plan.direct else dsh_part,
+                      *plan.scalars, eps, offset, **plan.flags)
+    if plan.reduce_grid[0]:
+        tile = plan.reduce_tile
+        sum_partials_kernel[plan.reduce_grid](
+            partials, ds_part, dsh_part, dw, ds, dsh, plan.dw_rows, plan.mod_rows // plan.n_mod, plan.n_mod, n_cols,
+            NEED_DW=need_dw, NEED_DS=need_ds and not plan.direct, NEED_DSH=need_dsh and not plan.direct,
+            BLOCK_P=tile.block_p, BLOCK_D=tile.block_d, num_warps=tile.num_warps)
     return dx, dw, ds, dsh

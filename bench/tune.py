@@ -1,0 +1,216 @@
+"""Kernel tuning and host overhead, for choosing the heuristics (a development tool, not the benchmark).
+
+    python -m bench.tune [--what fwd,bwd,host] [--shapes flux,mochi]
+
+fwd/bwd: for each shape (bf16, per-batch modulation) and each candidate configuration, the kernels alone
+(CUDA-graph replay, so no host time) against the bandwidth floor, with registers and spills of the compiled
+kernel. Each configuration's result is checked against float64 before it is timed.
+host: host time per eager call on a tiny input (GPU time negligible): the op, its launch function without
+the dispatcher, a bare launch of the same Triton kernel, and the plain PyTorch formula; forward and
+forward+backward; then a cProfile of the op's calls.
+"""
+import argparse
+import cProfile
+import io
+import pstats
+import time
+
+import torch
+import triton
+import triton.testing
+
+import modnorm_op
+from bench.run import GPU_SHAPES, copy_bandwidth, eager_formula, floor_bytes, make_inputs
+from modnorm_op import heuristics
+from modnorm_op.kernels import backward as bwd_kernels
+from modnorm_op.kernels import forward as fwd_kernels
+from modnorm_op.kernels import launch
+
+# (rows per program, warps, columns per chunk or None for the whole row in one block)
+FWD_CONFIGS = [(r, w, None) for r in (1, 2) for w in (4, 8)] + [(1, w, c) for c in (512, 1024) for w in (2, 4)]
+BWD_CONFIGS = [(p, r, w) for p in (1, 2, 4) for r in (1, 2) for w in (4, 8, 16)]  # (programs/SM, rows, warps)
+
+
+def last_compiled(jit_fn):
+    """The most recently compiled binary of a Triton kernel (registers and spills), across Triton versions."""
+    caches = getattr(jit_fn, "device_caches", None)
+    kernels = []
+    if caches:
+        for cache in caches.values():
+            kernels += list(cache[0].values())
+    else:
+        for cache in getattr(jit_fn, "cache", {}).values():
+            kernels += list(cache.values())
+    return kernels[-1] if kernels else None
+
+
+def regs(jit_fn):
+    k = last_compiled(jit_fn)
+    return f"{getattr(k, 'n_regs', '?')}r/{getattr(k, 'n_spills', '?')}s" if k is not None else "?"
+
+
+def rel_err(got, want):
+    return float((got.double() - want).norm() / want.norm())
+
+
+def reference64(x, w, s, sh, dy, eps=1e-6):
+    leaves = [t.detach().double().requires_grad_(True) for t in (x, w, s, sh)]
+    xd, wd, sd, shd = leaves
+    y = xd * torch.rsqrt(xd.pow(2).mean(-1, keepdim=True) + eps) * wd * (1 + sd) + shd
+    y.backward(dy.double())
+    return y.detach(), [t.grad for t in leaves]
+
+
+def tune_forward(name, shape, bandwidth):
+    x, w, s, sh = (t.detach() for t in make_inputs(shape, "per_batch", torch.bfloat16, "cuda"))
+    dy = torch.randn_like(x)
+    want, _ = reference64(x, w, s, sh, dy)
+    floor = floor_bytes(x, w, s)["fwd"] / bandwidth
+    aligned = (shape[0], 1)
+    best = None
+    for block_r, warps, chunk in FWD_CONFIGS:
+        d = shape[2]
+        block_d = chunk or triton.next_power_of_2(d)
+        tile = heuristics.Tile(block_r, block_d, triton.cdiv(d, block_d), warps)
+        heuristics.forward_tile = lambda n_cols, max_block_d=None, tile=tile: tile
+        launch.clear_plans()
+        run = lambda: launch.forward(x, w, s, sh, 1e-6, 0.0, "llama", aligned)
+        err = rel_err(run(), want)
+        if not err < 1e-2:
+            print(f"  {name} fwd r{block_r} w{warps} c{chunk}: WRONG (rel err {err:.1e})")
+            continue
+        t = triton.testing.do_bench_cudagraph(run, rep=100, return_mode="median") * 1e-3
+        print(f"  {name:8s} fwd rows {block_r} warps {warps:2d} chunk {chunk}: {t * 1e6:7.1f} us  {floor / t:5.0%}  "
+              f"{regs(fwd_kernels.modnorm_forward_kernel)}  err {err:.1e}", flush=True)
+        best = min(best or (t, block_r, warps, chunk), (t, block_r, warps, chunk))
+    return best, floor
+
+
+def tune_backward(name, shape, bandwidth, configs):
+    x, w, s, sh = (t.detach() for t in make_inputs(shape, "per_batch", torch.bfloat16, "cuda"))
+    dy = torch.randn_like(x)
+    _, want = reference64(x, w, s, sh, dy)
+    floor = floor_bytes(x, w, s)["bwd"] / bandwidth
+    aligned = (shape[0], 1)
+    best = None
+    default = heuristics.backward_tile(shape[2])
+    for per_sm, block_r, warps in configs or [(default.programs_per_sm, default.block_r, default.num_warps)]:
+        d = shape[2]
+        block_d = triton.next_power_of_2(d)
+        if block_r > 1 and block_r * block_d > 16384:
+            continue
+        tile = heuristics.Tile(block_r, block_d, 1, warps, per_sm)
+        heuristics.backward_tile = lambda n_cols, max_block_d=None, tile=tile: tile
+        launch.clear_plans()
+        run = lambda: launch.backward(dy, x, w, s, sh.dtype, 1e-6, 0.0, "llama", aligned, [True, True, True, True])
+        got = run()
+        err = max(rel_err(g, r) for g, r in zip(got, want))
+        if not err < 1e-2:
+            print(f"  {name} bwd p{per_sm} r{block_r} w{warps}: WRONG (rel err {err:.1e})")
+            continue
+        t = triton.testing.do_bench_cudagraph(run, rep=100, return_mode="median") * 1e-3
+        print(f"  {name:8s} bwd {per_sm}/SM rows {block_r} warps {warps:2d}: {t * 1e6:7.1f} us  {floor / t:5.0%}  "
+              f"{regs(bwd_kernels.modnorm_backward_kernel)}  err {err:.1e}", flush=True)
+        best = min(best or (t, per_sm, block_r, warps), (t, per_sm, block_r, warps))
+    return best, floor
+
+
+def capture_launch(call):
+    """A function that repeats the forward kernel launch `call` makes, with its arguments computed once."""
+    seen = {}
+
+    class Recorder:
+        def __getitem__(self, grid):
+            return lambda *args, **flags: seen.update(grid=grid, args=args, flags=flags)
+
+    launch.modnorm_forward_kernel = Recorder()
+    try:
+        call()
+    finally:
+        launch.modnorm_forward_kernel = fwd_kernels.modnorm_forward_kernel
+    kernel = fwd_kernels.modnorm_forward_kernel[seen["grid"]]
+    return lambda: kernel(*seen["args"], **seen["flags"])
+
+
+def host_times():
+    """Host microseconds per call, GPU time negligible (tiny input), averaged over many calls."""
+    shape = (1, 8, 1152)
+    x, w, s, sh = make_inputs(shape, "per_batch", torch.bfloat16, "cuda")
+    dy = torch.randn_like(x)
+    aligned = (1, 1)
+
+    def per_call(fn, n=2000):
+        for _ in range(20):
+            fn()
+        torch.cuda.synchronize()
+        start = time.perf_counter()
+        for _ in range(n):
+            fn()
+        torch.cuda.synchronize()
+        return (time.perf_counter() - start) / n * 1e6
+
+    xd, wd, sd, shd = (t.detach() for t in (x, w, s, sh))
+    bare = capture_launch(lambda: launch.forward(xd, wd, sd, shd, 1e-6, 0.0, "llama", aligned))
+    rows = []
+    with torch.no_grad():
+        rows.append(("forward: torch.ops.modnorm (the public call)",
+                     per_call(lambda: modnorm_op.modulated_rms_norm(xd, wd, sd, shd))))
+        rows.append(("forward: launch.forward (no dispatcher, no validation)",
+                     per_call(lambda: launch.forward(xd, wd, sd, shd, 1e-6, 0.0, "llama", aligned))))
+        rows.append(("forward: bare Triton launch, arguments precomputed",
+                     per_call(bare)))
+        rows.append(("forward: plain PyTorch formula (eager)", per_call(lambda: eager_formula(xd, wd, sd, shd, 1e-6))))
+
+    def op_step():
+        modnorm_op.modulated_rms_norm(x, w, s, sh).backward(dy)
+
+    def formula_step():
+        eager_formula(x, w, s, sh, 1e-6).backward(dy)
+
+    rows.append(("fwd+bwd: modnorm_op", per_call(op_step, 500)))
+    rows.append(("fwd+bwd: plain PyTorch formula (eager)", per_call(formula_step, 500)))
+    rows.append(("bwd: launch.backward alone", per_call(
+        lambda: launch.backward(dy, xd, wd, sd, shd.dtype, 1e-6, 0.0, "llama", aligned, [True] * 4), 500)))
+    for label, us in rows:
+        print(f"  {label:58s} {us:7.1f} us")
+    for label, fn in (("forward", lambda: modnorm_op.modulated_rms_norm(xd, wd, sd, shd)), ("fwd+bwd", op_step)):
+        prof = cProfile.Profile()
+        with torch.no_grad() if label == "forward" else torch.enable_grad():
+            prof.enable()
+            for _ in range(300):
+                fn()
+            prof.disable()
+        out = io.StringIO()
+        pstats.Stats(prof, stream=out).sort_stats("tottime").print_stats(14)
+        print(f"cProfile, 300 {label} calls:\n" + "\n".join(out.getvalue().splitlines()[6:26]))
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--what", default="fwd,bwd,host")
+    p.add_argument("--shapes", default=",".join(GPU_SHAPES))
+    p.add_argument("--bwd-sweep", action="store_true", help="sweep backward configurations (default: the heuristic's)")
+    args = p.parse_args(argv)
+    what = args.what.split(",")
+    bandwidth = copy_bandwidth("cuda")
+    print(f"{torch.cuda.get_device_name()}, torch {torch.__version__}, triton {triton.__version__}, "
+          f"copy bandwidth {bandwidth / 1e9:.0f} GB/s", flush=True)
+    summary = []
+    originals = (heuristics.forward_tile, heuristics.backward_tile)
+    for name in args.shapes.split(","):
+        shape = GPU_SHAPES[name]
+        if "fwd" in what:
+            (t, r, w, c), floor = tune_forward(name, shape, bandwidth)
+            summary.append(f"{name:8s} fwd best {t * 1e6:7.1f} us ({floor / t:4.0%}): rows {r} warps {w} chunk {c}")
+        if "bwd" in what:
+            (t, p_, r, w), floor = tune_backward(name, shape, bandwidth, BWD_CONFIGS if args.bwd_sweep else None)
+            summary.append(f"{name:8s} bwd best {t * 1e6:7.1f} us ({floor / t:4.0%}): {p_}/SM rows {r} warps {w}")
+        heuristics.forward_tile, heuristics.backward_tile = originals
+        launch.clear_plans()
+    if "host" in what:
+        host_times()
+    print("\n".join(summary))
+
+
+if __name__ == "__main__":
+    main()
