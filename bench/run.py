@@ -10,12 +10,13 @@ the GPU figures need a GPU. Writes DIR/bench.json, DIR/bench.md and DIR/bench.pn
 """
 import argparse
 import json
-import math
 import os
 import sys
 import time
 
 import torch
+import triton
+import triton.testing
 
 import modnorm_op
 
@@ -53,9 +54,10 @@ def make_variants(device):
         "modnorm_op": lambda x, w, s, sh, eps: modnorm_modulated(x, w, s, sh, eps),
     }
     if device == "cuda":
+        # the same op with launch overhead taken out: captured once in a CUDA graph, timed over replays
+        variants["modnorm_op[graph]"] = modnorm_modulated
         variants["compile_ref"] = "compile"  # compiled per shape (static), created in run_shape
         try:
-            from liger_kernel.transformers.rms_norm import LigerRMSNorm  # noqa: F401
             from liger_kernel.ops.rms_norm import LigerRMSNormFunction
 
             variants["liger_rmsnorm+mod"] = lambda x, w, s, sh, eps: (
@@ -65,7 +67,9 @@ def make_variants(device):
         try:
             from liger_kernel.ops.modulated_rms_norm import LigerModulatedRMSNormFunction  # noqa: F401
 
-            variants["liger_fused"] = lambda x, w, s, sh, eps: LigerModulatedRMSNormFunction.apply(x, w, s, sh, eps)
+            # in_place=False: the benchmark reuses dy across calls, which in_place=True would overwrite
+            variants["liger_fused"] = lambda x, w, s, sh, eps: LigerModulatedRMSNormFunction.apply(
+                x, w, s, sh, eps, 0.0, "llama", False)
         except ImportError:
             pass
     return variants
@@ -127,11 +131,11 @@ def copy_bandwidth(device):
     return 2 * src.numel() * src.element_size() / t
 
 
-def time_fn(fn, device, reps=None):
-    """Median seconds per call."""
+def time_fn(fn, device, reps=None, graph=False):
+    """Median seconds per call (with graph=True, per replay of fn captured in a CUDA graph)."""
+    if graph:
+        return triton.testing.do_bench_cudagraph(fn, rep=200, return_mode="median") * 1e-3
     if device == "cuda":
-        import triton.testing
-
         return triton.testing.do_bench(fn, warmup=25, rep=200, return_mode="median") * 1e-3
     fn()
     samples = []
@@ -142,7 +146,7 @@ def time_fn(fn, device, reps=None):
     return sorted(samples)[len(samples) // 2]
 
 
-def measure(fn, inputs, dy, eps, device):
+def measure(fn, inputs, dy, eps, device, graph=False):
     leaves = [t.detach().clone().requires_grad_(True) for t in inputs]
 
     def fwd():
@@ -151,15 +155,18 @@ def measure(fn, inputs, dy, eps, device):
 
     def fwd_bwd():
         y = fn(*leaves, eps)
-        torch.autograd.backward(y, dy)
+        if graph:  # new gradient tensors from the graph's pool, no .grad accumulation inside the capture
+            torch.autograd.grad(y, leaves, dy)
+        else:
+            torch.autograd.backward(y, dy)
 
     def fwd_recording():  # forward with autograd recording, no backward
         fn(*leaves, eps)
 
-    res = {"fwd": time_fn(fwd, device), "fwd+bwd": time_fn(fwd_bwd, device)}
+    res = {"fwd": time_fn(fwd, device, graph=graph), "fwd+bwd": time_fn(fwd_bwd, device, graph=graph)}
     # backward alone = (forward + backward) - forward-with-recording; timing backward by itself would need
     # retain_graph=True, which compiled graphs with donated buffers refuse
-    res["bwd"] = max(res["fwd+bwd"] - time_fn(fwd_recording, device), 0.0)
+    res["bwd"] = max(res["fwd+bwd"] - time_fn(fwd_recording, device, graph=graph), 0.0)
     if device == "cuda":
         for t in leaves:
             t.grad = None
@@ -184,7 +191,7 @@ def run_shape(name, shape, modulation, dtype, device, variants, bandwidth, eps=1
         print(f"  {name:8s} {modulation:9s} {vname:18s}", end=" ", flush=True)
         try:
             err = check(fn, inputs, dy, eps)
-            t = measure(fn, inputs, dy, eps, device)
+            t = measure(fn, inputs, dy, eps, device, graph=vname.endswith("[graph]"))
         except Exception as exc:  # a peer that can't run this case is reported, not fatal
             print(f"skipped: {type(exc).__name__}: {exc}"[:160])
             continue
@@ -192,7 +199,8 @@ def run_shape(name, shape, modulation, dtype, device, variants, bandwidth, eps=1
                    variant=vname, rel_err=err, **{f"{k}_us": v * 1e6 for k, v in t.items() if k != "peak_mem_mb"})
         row["peak_mem_mb"] = t.get("peak_mem_mb")
         for k in ("fwd", "bwd", "fwd+bwd"):
-            row[f"{k}_floor_share"] = floors[k] / bandwidth / t[k]
+            # a backward at or under timing noise (fwd+bwd - fwd <= 0) has no meaningful share
+            row[f"{k}_floor_share"] = floors[k] / bandwidth / t[k] if t[k] > 0 else float("nan")
         print(f"fwd {row['fwd_us']:9.1f} us ({row['fwd_floor_share']:5.0%})  fwd+bwd {row['fwd+bwd_us']:9.1f} us "
               f"({row['fwd+bwd_floor_share']:5.0%})  err {err:.1e}")
         rows.append(row)
@@ -253,7 +261,6 @@ def main(argv=None):
     p.add_argument("--dtype", default="bfloat16", help="comma-separated: bfloat16, float16, float32")
     args = p.parse_args(argv)
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    import triton
 
     shapes = GPU_SHAPES if device == "cuda" else CPU_SHAPES
     if args.shapes:

@@ -15,6 +15,7 @@ MAX_BLOCK_D = 8192
 # Elements one program of the forward kernel holds per tile: rows shorter than this are batched to reach it.
 # One row per program with 4 warps was the fastest forward for D = 1152 ... 5120 (bench/NOTES.md, v2).
 FORWARD_TILE_ELEMS = 2048
+FORWARD_CHUNK = 512
 # Backward, by BLOCK_D: (elements per tile, warps, programs per SM of the persistent grid), measured on an
 # H100 (bench/tune.py, bench/NOTES.md v2). The row tile, the prefetched next tile and the dweight, dscale
 # and dshift accumulators all live in registers, so wide rows get few, wide programs.
@@ -39,7 +40,12 @@ def _block_d(d, max_block_d):
 
 @functools.lru_cache(maxsize=None)
 def forward_tile(d, max_block_d=None):
-    block_d, num_chunks = _block_d(d, max_block_d or MAX_BLOCK_D)
+    max_block_d = max_block_d or MAX_BLOCK_D
+    block_d, num_chunks = _block_d(d, max_block_d)
+    if num_chunks == 1 and block_d >= 1.5 * d and FORWARD_CHUNK < d <= 4096 and FORWARD_CHUNK < max_block_d:
+        # a power-of-two block would idle a third of its lanes or more (D = 1152, 2304): small two-pass
+        # programs that re-read the row from cache measured faster (bench/NOTES.md, v3)
+        return Tile(1, FORWARD_CHUNK, triton.cdiv(d, FORWARD_CHUNK), 2)
     block_r = max(1, FORWARD_TILE_ELEMS // block_d) if num_chunks == 1 else 1
     num_warps = 4 if block_r * block_d <= 8192 else 8
     return Tile(block_r, block_d, num_chunks, num_warps)
