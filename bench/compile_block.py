@@ -136,15 +136,20 @@ def rel_errs(got, ref):
     return errs[0], max(errs[1:])
 
 
-def timed_steps(compiled, model, x, cond, dy):
+def timed_steps(compiled, model, x, cond, dy, cuda_graphs=False):
     xg, cg = x.detach().requires_grad_(True), cond.detach().requires_grad_(True)
     inputs = [xg, cg, *model.parameters()]
+    # under mode="reduce-overhead" each call is a new step of the CUDA graph tree (the last step's outputs
+    # are not kept)
+    step = torch.compiler.cudagraph_mark_step_begin if cuda_graphs else (lambda: None)
 
     def fwd():
+        step()
         with torch.no_grad():
             return compiled(x, cond)
 
     def fwd_bwd():
+        step()
         return torch.autograd.grad(compiled(xg, cg), inputs, dy)
 
     return fwd, fwd_bwd
@@ -155,7 +160,7 @@ def sync(device):
         torch.cuda.synchronize()
 
 
-def run_case(part, name, shape, device, dtype):
+def run_case(part, name, shape, device, dtype, mode=None):
     b, t, d = shape
     models = make_models(part, d, device, dtype)
     x, cond, dy = make_inputs(part, shape, device, dtype)
@@ -166,14 +171,16 @@ def run_case(part, name, shape, device, dtype):
     for variant in VARIANTS:
         model = models[variant]
         torch._dynamo.reset()  # per shape and variant: a fresh static-shape compile, no recompile limit
-        compiled = torch.compile(model, fullgraph=True, dynamic=False)
-        fwd, fwd_bwd = timed_steps(compiled, model, x, cond, dy)
+        compiled = torch.compile(model, fullgraph=True, dynamic=False, mode=mode)
+        fwd, fwd_bwd = timed_steps(compiled, model, x, cond, dy, cuda_graphs=mode == "reduce-overhead")
         print(f"  {part:5s} {name:8s} {variant:10s} compiling ...", end=" ", flush=True)
         start = time.perf_counter()
         fwd()
         fwd_bwd()
         sync(device)
         compile_s = time.perf_counter() - start
+        if mode == "reduce-overhead":
+            torch.compiler.cudagraph_mark_step_begin()
         got = [g.float() for g in grads_of(compiled, x, cond, dy)]
         err_y, err_grad = rel_errs(got, ref)
         outputs[variant] = got
@@ -253,7 +260,8 @@ def write_reports(rows, meta, out):
         json.dump({"meta": meta, "rows": rows}, f, indent=1)
     lines = [f"{meta['device_name']}, torch {meta['torch']}, triton {meta['triton']}, {meta['date']}, {meta['dtype']}. "
              f"Median us ({meta['timer']}); speedup = plain / modnorm_op (> 1: modnorm_op faster). "
-             "Both torch.compile(fullgraph=True, dynamic=False) per shape; block: heads of 128, MLP 4x.", "",
+             f"Both torch.compile(fullgraph=True, dynamic=False, mode={meta['mode']!r}) per shape; block: heads of "
+             "128, MLP 4x.", "",
              "| part | shape (B, T, D) | fwd modnorm_op | fwd plain | fwd speedup | fwd+bwd modnorm_op | "
              "fwd+bwd plain | fwd+bwd speedup | err y / grads (ours; plain) vs fp32 | compile s (ours; plain) |",
              "|---|---|---|---|---|---|---|---|---|---|"]
@@ -279,6 +287,8 @@ def main(argv=None):
     p.add_argument("--shapes", default=",".join(DEFAULT_SHAPES),
                    help=f"comma-separated names of {list(GPU_SHAPES)}, or 'all' (default: %(default)s)")
     p.add_argument("--parts", default="block,norm", help="comma-separated: block, norm (default: %(default)s)")
+    p.add_argument("--mode", default=None, choices=[None, "reduce-overhead", "max-autotune-no-cudagraphs"],
+                   help="torch.compile mode for both variants (default: Inductor's default)")
     p.add_argument("--profile", nargs="?", const="flux", default=None, metavar="SHAPE",
                    help="also print a per-kernel breakdown of the block for one shape (default flux)")
     args = p.parse_args(argv)
@@ -304,14 +314,14 @@ def main(argv=None):
     os.makedirs(args.out, exist_ok=True)
     meta = dict(device_name=torch.cuda.get_device_name() if device == "cuda" else "CPU", torch=torch.__version__,
                 triton=triton.__version__, date=time.strftime("%Y-%m-%d"), dtype=str(dtype), head_dim=HEAD_DIM,
-                python=sys.version.split()[0],
+                python=sys.version.split()[0], mode=args.mode,
                 timer="triton.testing.do_bench" if device == "cuda" else "time.perf_counter, 20 calls")
     print(f"{meta['device_name']}, torch {meta['torch']}, triton {meta['triton']}; shapes {list(shapes)}, "
           f"parts {parts}")
     start, rows = time.perf_counter(), []
     for name, shape in shapes.items():
         for part in parts:
-            rows += run_case(part, name, shape, device, dtype)
+            rows += run_case(part, name, shape, device, dtype, args.mode)
             if device == "cuda":
                 torch.cuda.empty_cache()
         print(f"  ({time.perf_counter() - start:.0f} s elapsed)", flush=True)

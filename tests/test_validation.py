@@ -49,6 +49,8 @@ BAD_SHAPES = [
      r"scale must end in x's hidden size D=8: got scale shape \(2, 1, 9\) for x shape \(2, 3, 8\)"),
     ("shift_last_dim", dict(shift=torch.randn(B, 1, D + 1)),
      r"shift must have scale's shape \(2, 1, 8\), got \(2, 1, 9\)"),
+    ("weight_last_dim", dict(weight=torch.randn(D + 1)),
+     r"weight must have shape \(8,\) for x of shape \(2, 3, 8\), got \(9,\)"),
     ("weight_not_1d", dict(weight=torch.randn(1, D)),
      r"weight must have shape \(8,\) for x of shape \(2, 3, 8\), got \(1, 8\)"),
     ("weight_0d", dict(weight=torch.tensor(1.0)), r"weight must have shape \(8,\).*got \(\)"),
@@ -126,6 +128,30 @@ def test_tensors_on_different_devices(call, name):
     for k in ("x", "weight", "scale", "shift"):
         args[k] = args[k].cuda() if k != name else args[k]
     with pytest.raises(ValueError, match=rf"^{name} is on cpu but x is on cuda"):
+        call(args)
+
+
+@pytest.mark.parametrize("call", ENTRY_POINTS)
+@pytest.mark.parametrize("name", ["weight", "scale", "shift"])
+def test_tensors_on_different_devices_without_cuda(call, name):
+    """The same device check with a second device every machine has (meta): x on the CPU, one tensor on
+    meta, so the check runs in CPU-only CI too; and x on meta with the others on the CPU."""
+    args = _args()
+    args[name] = args[name].to("meta")
+    with pytest.raises(ValueError, match=rf"^{name} is on meta but x is on cpu"):
+        call(args)
+    args = _args(x=torch.randn(B, T, D, device="meta"))
+    with pytest.raises(ValueError, match=r"^weight is on cpu but x is on meta"):
+        call(args)
+
+
+@pytest.mark.parametrize("call", ENTRY_POINTS)
+@pytest.mark.parametrize("name,value", [("scale", 1.0), ("scale", [1.0] * D), ("x", [[1.0] * D])], ids=str)
+def test_non_tensor_argument(call, name, value):
+    """A Python number or list where a tensor is required: the op's schema rejects it with a RuntimeError
+    naming the argument (both entry points go through the schema), before any kernel."""
+    args = _args(**{name: value})
+    with pytest.raises(RuntimeError, match=rf"Expected a value of type 'Tensor' for argument '{name}'"):
         call(args)
 
 
