@@ -6,10 +6,11 @@ With h = n * a (n the normalized x as the forward rounded it, a = weight + offse
 where the sums run over the rows that share a modulation row (dscale, dshift) or over all rows (dweight).
 
 Rows are visited in the order of broadcast.plan_rows: the G rows of modulation row m are [m*G, (m+1)*G),
-cut into `splits` items (heuristics.Split). Each program owns consecutive items, keeps dweight and the
-current item's dscale/dshift in registers, and writes one partial per item (or the final row when an item
-is a whole group) and one dweight partial per program. `sum_partials_kernel` then adds the partials in a
-fixed order, so the result is the same run after run.
+cut into `splits` items (heuristics.Split). Each program owns consecutive items, keeps the current item's
+sums in registers, and writes one dscale/dshift partial per item (or the final row when an item is a whole
+group) and one dweight partial per program. Within an item (1 + scale) is one row, so the dscale and
+dweight sums share one accumulator, A = sum dy * n:  dscale = a * A,  dweight += (1 + scale) * A.
+`sum_partials_kernel` then adds the partials in a fixed order, so the result is the same run after run.
 """
 import triton
 import triton.language as tl
@@ -73,14 +74,14 @@ def modnorm_backward_kernel(
     cols = tl.arange(0, BLOCK_D)
     col_ok = cols < n_cols
     tile = tl.arange(0, BLOCK_R)
-    a = None
-    if HAS_W:
-        a = load_affine(W, cols, col_ok, w_sd, offset, MODE, X_DTYPE, COMPUTE)
-    dw_acc = tl.zeros([BLOCK_D], COMPUTE)
     first_item = pid.to(tl.int64) * items_per_program
     last_item = tl.minimum(first_item + items_per_program, n_items)
     if ROW_PER_MOD:
         # items are single rows: walk them BLOCK_R at a time; dscale/dshift rows are stored as computed
+        a = None
+        if HAS_W:
+            a = load_affine(W, cols, col_ok, w_sd, offset, MODE, X_DTYPE, COMPUTE)
+        dw_acc = tl.zeros([BLOCK_D], COMPUTE)
         x_next = _load_raw(X, first_item + tile, last_item, cols, col_ok, size1, size2, size3,
                            x_s0, x_s1, x_s2, x_s3, x_sd)
         dy_next = _load_raw(DY, first_item + tile, last_item, cols, col_ok, size1, size2, size3,
@@ -109,7 +110,12 @@ def modnorm_backward_kernel(
                 _store_rows(DSH_OUT, rows * n_cols, cols, mask, dyf)
             # masked rows may hold NaN (eps = 0): keep them out of the sums
             dw_acc += tl.sum(tl.where(mask, dh * n, 0.0), 0)
+        if NEED_DW:
+            tl.store(DW_PART + pid.to(tl.int64) * n_cols + cols, dw_acc, mask=col_ok)
     else:
+        # dn = dy * g with g = (1 + scale) * a for the whole item. Only g, A and dshift's sum stay live across
+        # the row loop (not a, 1 + scale and three sums): fewer registers, so wide rows spill less. dweight
+        # goes into this program's own partial row once per item.
         for item in range(first_item, last_item):
             m = item // splits
             s = item % splits
@@ -117,9 +123,11 @@ def modnorm_backward_kernel(
             row_hi = tl.minimum(row_lo + rows_per_item, (m + 1) * group)
             # every row of the item shares one modulation row: load it once
             g0, g1, g2, g3 = row_coords(row_lo, size1, size2, size3)
-            sc_row = row_offsets(g0, g1, g2, g3, sc_s0, sc_s1, sc_s2, sc_s3)
-            mod1 = 1.0 + tl.load(SCALE + sc_row + cols.to(tl.int64) * sc_sd, mask=col_ok, other=0.0).to(COMPUTE)
-            ds_acc = tl.zeros([BLOCK_D], COMPUTE)
+            sc_ptrs = SCALE + row_offsets(g0, g1, g2, g3, sc_s0, sc_s1, sc_s2, sc_s3) + cols.to(tl.int64) * sc_sd
+            g = 1.0 + tl.load(sc_ptrs, mask=col_ok, other=0.0).to(COMPUTE)
+            if HAS_W:
+                g *= load_affine(W, cols, col_ok, w_sd, offset, MODE, X_DTYPE, COMPUTE)
+            ndy_acc = tl.zeros([BLOCK_D], COMPUTE)
             dsh_acc = tl.zeros([BLOCK_D], COMPUTE)
             x_next = _load_raw(X, row_lo + tile, row_hi, cols, col_ok, size1, size2, size3,
                                x_s0, x_s1, x_s2, x_s3, x_sd)
@@ -134,21 +142,30 @@ def modnorm_backward_kernel(
                 dy_next = _load_raw(DY, rows + BLOCK_R, row_hi, cols, col_ok, size1, size2, size3,
                                     dy_s0, dy_s1, dy_s2, dy_s3, dy_sd)
                 rstd = inv_rms(tl.sum(xf * xf, 1), n_cols, eps, MODE, X_DTYPE, COMPUTE)
-                xhat, n, h, dh, dn = _grad_terms(xf, dyf, rstd, mod1[None, :], a, HAS_W, MODE, X_DTYPE, COMPUTE)
+                xhat, n, _ = normalize(xf, rstd, None, False, MODE, X_DTYPE, COMPUTE)
                 if NEED_DX:
+                    dn = dyf * g[None, :]
                     c0, c1, c2, c3 = row_coords(rows, size1, size2, size3)
                     dx = rstd[:, None] * (dn - xhat * (tl.sum(dn * xhat, 1) / n_cols)[:, None])
                     _store_rows(DX, row_offsets(c0, c1, c2, c3, dx_s0, dx_s1, dx_s2, dx_s3), cols, mask, dx)
-                ds_acc += tl.sum(tl.where(mask, dyf * h, 0.0), 0)
+                # masked rows may hold NaN (eps = 0): keep them out of the sums
+                ndy_acc += tl.sum(tl.where(mask, dyf * n, 0.0), 0)
                 dsh_acc += tl.sum(dyf, 0)
-                dw_acc += tl.sum(tl.where(mask, dh * n, 0.0), 0)
             out = (s * n_mod + m) * n_cols + cols
             if NEED_DS:
-                tl.store(DS_OUT + out, cast_to(ds_acc, DS_OUT.dtype.element_ty), mask=col_ok)
+                ds = ndy_acc
+                if HAS_W:
+                    ds *= load_affine(W, cols, col_ok, w_sd, offset, MODE, X_DTYPE, COMPUTE)
+                tl.store(DS_OUT + out, cast_to(ds, DS_OUT.dtype.element_ty), mask=col_ok)
             if NEED_DSH:
                 tl.store(DSH_OUT + out, cast_to(dsh_acc, DSH_OUT.dtype.element_ty), mask=col_ok)
-    if NEED_DW:
-        tl.store(DW_PART + pid.to(tl.int64) * n_cols + cols, dw_acc, mask=col_ok)
+            if NEED_DW:
+                dw = (1.0 + tl.load(sc_ptrs, mask=col_ok, other=0.0).to(COMPUTE)) * ndy_acc
+                dw_row = DW_PART + pid.to(tl.int64) * n_cols
+                if item == first_item:
+                    tl.store(dw_row + cols, dw, mask=col_ok)
+                else:
+                    _add_into(dw_row, cols, col_ok, dw)
 
 
 @triton.jit
