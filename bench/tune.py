@@ -26,8 +26,10 @@ from modnorm_op.kernels import backward as bwd_kernels
 from modnorm_op.kernels import forward as fwd_kernels
 from modnorm_op.kernels import launch
 
-# (rows per program, warps, columns per chunk or None for the whole row in one block)
-FWD_CONFIGS = [(r, w, None) for r in (1, 2) for w in (4, 8)] + [(1, w, c) for c in (512, 1024) for w in (2, 4)]
+# (rows per program, warps, columns per chunk, or None for the whole row in one padded block, or "tail" for the
+# row in two blocks, heuristics.two_blocks)
+FWD_CONFIGS = ([(r, w, None) for r in (1, 2) for w in (4, 8)] + [(1, w, c) for c in (512, 1024) for w in (2, 4)]
+               + [(r, w, "tail") for r in (1, 2) for w in (2, 4, 8)])
 BWD_CONFIGS = [(p, r, w) for p in (1, 2, 4) for r in (1, 2) for w in (4, 8, 16)]  # (programs/SM, rows, warps)
 
 
@@ -70,8 +72,14 @@ def tune_forward(name, shape, bandwidth):
     best = None
     for block_r, warps, chunk in FWD_CONFIGS:
         d = shape[2]
-        block_d = chunk or triton.next_power_of_2(d)
-        tile = heuristics.Tile(block_r, block_d, triton.cdiv(d, block_d), warps)
+        if chunk == "tail":
+            head, tail = heuristics.two_blocks(d)
+            if not tail:
+                continue
+            tile = heuristics.Tile(block_r, head, 1, warps, tail_d=tail)
+        else:
+            block_d = chunk or triton.next_power_of_2(d)
+            tile = heuristics.Tile(block_r, block_d, triton.cdiv(d, block_d), warps)
         heuristics.forward_tile = lambda n_cols, max_block_d=None, tile=tile: tile
         launch.clear_plans()
         run = lambda: launch.forward(x, w, s, sh, 1e-6, 0.0, "llama", aligned)

@@ -17,9 +17,9 @@ MAX_BLOCK_D = 8192
 FORWARD_TILE_ELEMS = 2048
 FORWARD_CHUNK = 512
 # Backward, by BLOCK_D: (elements per tile, warps, programs per SM of the persistent grid), measured on an
-# H100 (bench/tune.py, bench/NOTES.md v2). The row tile, the prefetched next tile and the dweight, dscale
-# and dshift accumulators all live in registers, so wide rows get few, wide programs.
-BACKWARD_CONFIGS = {2048: (4096, 4, 4), 4096: (8192, 8, 1), 8192: (8192, 8, 2)}
+# H100 (bench/tune.py, bench/NOTES.md v4). The row tile, the prefetched next tile and the item's
+# accumulators live in registers, so wide rows get few, wide programs.
+BACKWARD_CONFIGS = {2048: (4096, 4, 4), 4096: (4096, 4, 2), 8192: (8192, 8, 1)}
 # Under the Triton interpreter (CPU) a few programs exercise the same splitting logic cheaply.
 INTERPRETER_PROGRAMS = 3
 
@@ -31,6 +31,7 @@ class Tile:
     num_chunks: int  # tiles per row: 1 keeps the row in registers
     num_warps: int
     programs_per_sm: int = 0  # backward only: size of the persistent grid
+    tail_d: int = 0  # forward, num_chunks == 1 only: a second block of this many columns after block_d
 
 
 def _block_d(d, max_block_d):
@@ -38,14 +39,23 @@ def _block_d(d, max_block_d):
     return block_d, triton.cdiv(d, block_d)
 
 
+def two_blocks(d):
+    """(head, tail): power-of-two blocks covering d with fewer idle lanes than one padded block
+    (5120 = 4096 + 1024, 3072 = 2048 + 1024, 3840 = 2048 + 2048); tail 0 for a power of two."""
+    head = triton.next_power_of_2(d + 1) // 2
+    return (d, 0) if head == d else (head, triton.next_power_of_2(d - head))
+
+
 @functools.lru_cache(maxsize=None)
 def forward_tile(d, max_block_d=None):
     max_block_d = max_block_d or MAX_BLOCK_D
     block_d, num_chunks = _block_d(d, max_block_d)
-    if num_chunks == 1 and block_d >= 1.5 * d and FORWARD_CHUNK < d <= 4096 and FORWARD_CHUNK < max_block_d:
-        # a power-of-two block would idle a third of its lanes or more (D = 1152, 2304): small two-pass
-        # programs that re-read the row from cache measured faster (bench/NOTES.md, v3)
-        return Tile(1, FORWARD_CHUNK, triton.cdiv(d, FORWARD_CHUNK), 2)
+    if num_chunks == 1:
+        head, tail = two_blocks(d)
+        if head + tail < block_d:
+            # a power-of-two block would idle lanes (D = 1152, 3072, 5120): two blocks, no idle lane
+            block_r = max(1, FORWARD_TILE_ELEMS // block_d)
+            return Tile(block_r, head, 1, 4 if block_r * block_d <= 8192 else 8, tail_d=tail)
     block_r = max(1, FORWARD_TILE_ELEMS // block_d) if num_chunks == 1 else 1
     num_warps = 4 if block_r * block_d <= 8192 else 8
     return Tile(block_r, block_d, num_chunks, num_warps)

@@ -1,7 +1,9 @@
 """Forward kernel: y = h * (1 + scale) + shift, h = rms_norm(x) * (weight + offset), one pass over x.
 
 Each program handles BLOCK_R rows. A row that fits one BLOCK_D block stays in registers; a longer row
-(CHUNKED) is read twice in BLOCK_D chunks: sum of squares first, then normalize and store.
+(CHUNKED) is read twice in BLOCK_D chunks: sum of squares first, then normalize and store. With TAIL_D > 0
+the row is two blocks, BLOCK_D columns and then up to TAIL_D more (5120 = 4096 + 1024), so that no lane of a
+power-of-two block padded past D idles.
 """
 import triton
 import triton.language as tl
@@ -39,7 +41,7 @@ def modnorm_forward_kernel(
     sh_s0, sh_s1, sh_s2, sh_s3, sh_sd,
     w_sd, eps, offset,
     MODE: tl.constexpr, HAS_W: tl.constexpr, HAS_SHIFT: tl.constexpr, COMPUTE: tl.constexpr,
-    BLOCK_R: tl.constexpr, BLOCK_D: tl.constexpr, CHUNKED: tl.constexpr,
+    BLOCK_R: tl.constexpr, BLOCK_D: tl.constexpr, CHUNKED: tl.constexpr, TAIL_D: tl.constexpr,
 ):
     X_DTYPE: tl.constexpr = Y.dtype.element_ty
     rows = tl.program_id(0).to(tl.int64) * BLOCK_R + tl.arange(0, BLOCK_R)
@@ -67,6 +69,14 @@ def modnorm_forward_kernel(
         cols = tl.arange(0, BLOCK_D)
         mask = row_ok[:, None] & (cols < n_cols)[None, :]
         xf = load_rows(X, x_row, x_sd, cols, mask, COMPUTE)
-        rstd = inv_rms(tl.sum(xf * xf, 1), n_cols, eps, MODE, X_DTYPE, COMPUTE)
+        sum_sq = tl.sum(xf * xf, 1)
+        if TAIL_D > 0:
+            tail_cols = BLOCK_D + tl.arange(0, TAIL_D)
+            x_tail = load_rows(X, x_row, x_sd, tail_cols, row_ok[:, None] & (tail_cols < n_cols)[None, :], COMPUTE)
+            sum_sq += tl.sum(x_tail * x_tail, 1)
+        rstd = inv_rms(sum_sq, n_cols, eps, MODE, X_DTYPE, COMPUTE)
         _store_chunk(xf, rstd, cols, row_ok, n_cols, Y, y_row, W, w_sd, SCALE, sc_row, sc_sd, SHIFT, sh_row, sh_sd,
                      offset, HAS_W, HAS_SHIFT, MODE, COMPUTE)
+        if TAIL_D > 0:
+            _store_chunk(x_tail, rstd, tail_cols, row_ok, n_cols, Y, y_row, W, w_sd, SCALE, sc_row, sc_sd, SHIFT,
+                         sh_row, sh_sd, offset, HAS_W, HAS_SHIFT, MODE, COMPUTE)

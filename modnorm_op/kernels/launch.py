@@ -79,7 +79,8 @@ def _forward_plan(shape, x_strides, scale_shape, scale_strides, shift_strides, w
     flags = dict(
         MODE=MODE_IDS[mode], HAS_W=w_stride is not None, HAS_SHIFT=shift_strides is not None,
         COMPUTE=_TL_COMPUTE[compute_dtype(dtype)],
-        BLOCK_R=tile.block_r, BLOCK_D=tile.block_d, CHUNKED=tile.num_chunks > 1, num_warps=tile.num_warps,
+        BLOCK_R=tile.block_r, BLOCK_D=tile.block_d, CHUNKED=tile.num_chunks > 1, TAIL_D=tile.tail_d,
+        num_warps=tile.num_warps,
     )
     return (triton.cdiv(plan.num_rows, tile.block_r),), scalars, flags
 
