@@ -2,7 +2,8 @@
 
     python -m bench.tune [--what fwd,bwd,host] [--shapes flux,mochi]
 
-fwd/bwd: for each shape (bf16, per-batch modulation) and each candidate configuration, the kernels alone
+fwd/bwd: for each shape (bf16, per-batch modulation) and each candidate configuration (the backward: only
+the heuristic's unless --bwd-sweep), the kernels alone
 (CUDA-graph replay, so no host time) against the bandwidth floor, with registers and spills of the compiled
 kernel. Each configuration's result is checked against float64 before it is timed.
 host: host time per eager call on a tiny input (GPU time negligible): the op, its launch function without
@@ -63,34 +64,45 @@ def reference64(x, w, s, sh, dy, eps=1e-6):
     return y.detach(), [t.grad for t in leaves]
 
 
-def tune_forward(name, shape, bandwidth):
-    x, w, s, sh = (t.detach() for t in make_inputs(shape, "per_batch", torch.bfloat16, "cuda"))
-    dy = torch.randn_like(x)
-    want, _ = reference64(x, w, s, sh, dy)
-    floor = floor_bytes(x, w, s)["fwd"] / bandwidth
-    aligned = (shape[0], 1)
+def _sweep(name, what, tiles, set_tile, run, error, floor, kernel):
+    """Time `run` under each (label, tile) after checking it (relative error < 1e-2 against float64):
+    the common loop of the forward and backward sweeps. Returns (seconds, label) of the fastest."""
     best = None
-    for block_r, warps, chunk in FWD_CONFIGS:
-        d = shape[2]
-        if chunk == "tail":
-            head, tail = heuristics.two_blocks(d)
-            if not tail:
-                continue
-            tile = heuristics.Tile(block_r, head, 1, warps, tail_d=tail)
-        else:
-            block_d = chunk or triton.next_power_of_2(d)
-            tile = heuristics.Tile(block_r, block_d, triton.cdiv(d, block_d), warps)
-        heuristics.forward_tile = lambda n_cols, max_block_d=None, tile=tile: tile
+    for label, tile in tiles:
+        set_tile(tile)
         launch.clear_plans()
-        run = lambda: launch.forward(x, w, s, sh, 1e-6, 0.0, "llama", aligned)
-        err = rel_err(run(), want)
+        err = error(run())
         if not err < 1e-2:
-            print(f"  {name} fwd r{block_r} w{warps} c{chunk}: WRONG (rel err {err:.1e})")
+            print(f"  {name} {what} {label}: WRONG (rel err {err:.1e})")
             continue
         t = triton.testing.do_bench_cudagraph(run, rep=100, return_mode="median") * 1e-3
-        print(f"  {name:8s} fwd rows {block_r} warps {warps:2d} chunk {chunk}: {t * 1e6:7.1f} us  {floor / t:5.0%}  "
-              f"{regs(fwd_kernels.modnorm_forward_kernel)}  err {err:.1e}", flush=True)
-        best = min(best or (t, block_r, warps, chunk), (t, block_r, warps, chunk))
+        print(f"  {name:8s} {what} {label}: {t * 1e6:7.1f} us  {floor / t:5.0%}  {regs(kernel)}  err {err:.1e}",
+              flush=True)
+        best = min(best or (t, label), (t, label))
+    return best
+
+
+def tune_forward(name, shape, bandwidth):
+    x, w, s, sh = (t.detach() for t in make_inputs(shape, "per_batch", torch.bfloat16, "cuda"))
+    want, _ = reference64(x, w, s, sh, torch.randn_like(x))
+    d = shape[2]
+    tiles = []
+    for block_r, warps, chunk in FWD_CONFIGS:
+        if chunk == "tail":
+            head, tail = heuristics.two_blocks(d)
+            if tail:
+                tiles.append((block_r, warps, chunk, heuristics.Tile(block_r, head, 1, warps, tail_d=tail)))
+        else:
+            block_d = chunk or triton.next_power_of_2(d)
+            tiles.append((block_r, warps, chunk, heuristics.Tile(block_r, block_d, triton.cdiv(d, block_d), warps)))
+
+    def set_tile(tile):
+        heuristics.forward_tile = lambda n_cols, max_block_d=None: tile
+
+    floor = floor_bytes(x, w, s)["fwd"] / bandwidth
+    best = _sweep(name, "fwd", [(f"rows {r} warps {w_:2d} chunk {c}", t) for r, w_, c, t in tiles], set_tile,
+                  lambda: launch.forward(x, w, s, sh, 1e-6, 0.0, "llama", (shape[0], 1)),
+                  lambda got: rel_err(got, want), floor, fwd_kernels.modnorm_forward_kernel)
     return best, floor
 
 
@@ -98,28 +110,21 @@ def tune_backward(name, shape, bandwidth, configs):
     x, w, s, sh = (t.detach() for t in make_inputs(shape, "per_batch", torch.bfloat16, "cuda"))
     dy = torch.randn_like(x)
     _, want = reference64(x, w, s, sh, dy)
+    block_d = triton.next_power_of_2(shape[2])
+    tiles = [("default", heuristics.backward_tile(shape[2]))]
+    for per_sm, block_r, warps in configs or []:
+        if block_r == 1 or block_r * block_d <= 16384:
+            tiles.append((f"{per_sm}/SM rows {block_r} warps {warps:2d}",
+                          heuristics.Tile(block_r, block_d, 1, warps, per_sm)))
+
+    def set_tile(tile):
+        heuristics.backward_tile = lambda n_cols, max_block_d=None: tile
+
     floor = floor_bytes(x, w, s)["bwd"] / bandwidth
-    aligned = (shape[0], 1)
-    best = None
-    default = heuristics.backward_tile(shape[2])
-    for per_sm, block_r, warps in configs or [(default.programs_per_sm, default.block_r, default.num_warps)]:
-        d = shape[2]
-        block_d = triton.next_power_of_2(d)
-        if block_r > 1 and block_r * block_d > 16384:
-            continue
-        tile = heuristics.Tile(block_r, block_d, 1, warps, per_sm)
-        heuristics.backward_tile = lambda n_cols, max_block_d=None, tile=tile: tile
-        launch.clear_plans()
-        run = lambda: launch.backward(dy, x, w, s, sh.dtype, 1e-6, 0.0, "llama", aligned, [True, True, True, True])
-        got = run()
-        err = max(rel_err(g, r) for g, r in zip(got, want))
-        if not err < 1e-2:
-            print(f"  {name} bwd p{per_sm} r{block_r} w{warps}: WRONG (rel err {err:.1e})")
-            continue
-        t = triton.testing.do_bench_cudagraph(run, rep=100, return_mode="median") * 1e-3
-        print(f"  {name:8s} bwd {per_sm}/SM rows {block_r} warps {warps:2d}: {t * 1e6:7.1f} us  {floor / t:5.0%}  "
-              f"{regs(bwd_kernels.modnorm_backward_kernel)}  err {err:.1e}", flush=True)
-        best = min(best or (t, per_sm, block_r, warps), (t, per_sm, block_r, warps))
+    best = _sweep(name, "bwd", tiles, set_tile,
+                  lambda: launch.backward(dy, x, w, s, sh.dtype, 1e-6, 0.0, "llama", (shape[0], 1), [True] * 4),
+                  lambda got: max(rel_err(g, r) for g, r in zip(got, want)), floor,
+                  bwd_kernels.modnorm_backward_kernel)
     return best, floor
 
 
@@ -208,11 +213,11 @@ def main(argv=None):
     for name in args.shapes.split(","):
         shape = GPU_SHAPES[name]
         if "fwd" in what:
-            (t, r, w, c), floor = tune_forward(name, shape, bandwidth)
-            summary.append(f"{name:8s} fwd best {t * 1e6:7.1f} us ({floor / t:4.0%}): rows {r} warps {w} chunk {c}")
+            (t, label), floor = tune_forward(name, shape, bandwidth)
+            summary.append(f"{name:8s} fwd best {t * 1e6:7.1f} us ({floor / t:4.0%}): {label}")
         if "bwd" in what:
-            (t, p_, r, w), floor = tune_backward(name, shape, bandwidth, BWD_CONFIGS if args.bwd_sweep else None)
-            summary.append(f"{name:8s} bwd best {t * 1e6:7.1f} us ({floor / t:4.0%}): {p_}/SM rows {r} warps {w}")
+            (t, label), floor = tune_backward(name, shape, bandwidth, BWD_CONFIGS if args.bwd_sweep else None)
+            summary.append(f"{name:8s} bwd best {t * 1e6:7.1f} us ({floor / t:4.0%}): {label}")
         heuristics.forward_tile, heuristics.backward_tile = originals
         launch.clear_plans()
     if "host" in what:

@@ -13,7 +13,7 @@ import triton
 # Rows longer than this are processed in chunks of this many elements (two passes over the row).
 MAX_BLOCK_D = 8192
 # Elements one program of the forward kernel holds per tile: rows shorter than this are batched to reach it.
-# One row per program with 4 warps was the fastest forward for D = 1152 ... 5120 (bench/NOTES.md, v2).
+# One row per program was the fastest forward for D = 1152 ... 5120 (bench/NOTES.md, v2 and v4).
 FORWARD_TILE_ELEMS = 2048
 FORWARD_CHUNK = 512
 # Backward, by BLOCK_D: (elements per tile, warps, programs per SM of the persistent grid), measured on an
@@ -31,7 +31,7 @@ class Tile:
     num_chunks: int  # tiles per row: 1 keeps the row in registers
     num_warps: int
     programs_per_sm: int = 0  # backward only: size of the persistent grid
-    tail_d: int = 0  # forward, num_chunks == 1 only: a second block of this many columns after block_d
+    tail_d: int = 0  # forward, num_chunks == 1: a second block of this many columns after block_d
 
 
 def _block_d(d, max_block_d):
@@ -50,12 +50,14 @@ def two_blocks(d):
 def forward_tile(d, max_block_d=None):
     max_block_d = max_block_d or MAX_BLOCK_D
     block_d, num_chunks = _block_d(d, max_block_d)
-    if num_chunks == 1:
+    if num_chunks == 1 and block_d >= 1.5 * d:
+        # one padded block would idle a third of its lanes or more. Measured on an H100 (bench/NOTES.md v4):
+        # for D = 2304, 512-column two-pass programs that re-read the row from cache; for D = 1152 and 5120,
+        # the row as two blocks (1024 + 128, 4096 + 1024). A quarter idle (3072) measured best padded.
+        if 2048 < d <= 4096 and FORWARD_CHUNK < max_block_d:
+            return Tile(1, FORWARD_CHUNK, triton.cdiv(d, FORWARD_CHUNK), 2)
         head, tail = two_blocks(d)
-        if head + tail < block_d:
-            # a power-of-two block would idle lanes (D = 1152, 3072, 5120): two blocks, no idle lane
-            block_r = max(1, FORWARD_TILE_ELEMS // block_d)
-            return Tile(block_r, head, 1, 4 if block_r * block_d <= 8192 else 8, tail_d=tail)
+        return Tile(max(1, FORWARD_TILE_ELEMS // block_d), head, 1, 2 if block_d <= 2048 else 4, tail_d=tail)
     block_r = max(1, FORWARD_TILE_ELEMS // block_d) if num_chunks == 1 else 1
     num_warps = 4 if block_r * block_d <= 8192 else 8
     return Tile(block_r, block_d, num_chunks, num_warps)
@@ -63,6 +65,8 @@ def forward_tile(d, max_block_d=None):
 
 @functools.lru_cache(maxsize=None)
 def backward_tile(d, max_block_d=None):
+    """The backward keeps padded power-of-two blocks: the row as two blocks measured slower for every D
+    in the sweep (bench/NOTES.md v4)."""
     block_d, num_chunks = _block_d(d, max_block_d or MAX_BLOCK_D)
     tile_elems, num_warps, per_sm = BACKWARD_CONFIGS[min(max(block_d, 2048), 8192)]
     block_r = max(1, tile_elems // block_d) if num_chunks == 1 else 1
