@@ -118,7 +118,7 @@ def tune_backward(name, shape, bandwidth, configs):
                           heuristics.Tile(block_r, block_d, 1, warps, per_sm)))
 
     def set_tile(tile):
-        heuristics.backward_tile = lambda n_cols, max_block_d=None: tile
+        heuristics.backward_tile = lambda n_cols, max_block_d=None, row_per_mod=False: tile
 
     floor = floor_bytes(x, w, s)["bwd"] / bandwidth
     best = _sweep(name, "bwd", tiles, set_tile,

@@ -20,6 +20,9 @@ FORWARD_CHUNK = 512
 # H100 (bench/tune.py, bench/NOTES.md v4). The row tile, the prefetched next tile and the item's
 # accumulators live in registers, so wide rows get few, wide programs.
 BACKWARD_CONFIGS = {2048: (4096, 4, 4), 4096: (4096, 4, 2), 8192: (8192, 8, 1)}
+# Every row its own modulation row (per-token): a different loop (scale tiles, dweight in registers), whose
+# best configurations were measured in v3.
+BACKWARD_CONFIGS_PER_ROW = {2048: (4096, 4, 4), 4096: (8192, 8, 1), 8192: (8192, 8, 2)}
 # Under the Triton interpreter (CPU) a few programs exercise the same splitting logic cheaply.
 INTERPRETER_PROGRAMS = 3
 
@@ -64,11 +67,12 @@ def forward_tile(d, max_block_d=None):
 
 
 @functools.lru_cache(maxsize=None)
-def backward_tile(d, max_block_d=None):
+def backward_tile(d, max_block_d=None, row_per_mod=False):
     """The backward keeps padded power-of-two blocks: the row as two blocks measured slower for every D
     in the sweep (bench/NOTES.md v4)."""
     block_d, num_chunks = _block_d(d, max_block_d or MAX_BLOCK_D)
-    tile_elems, num_warps, per_sm = BACKWARD_CONFIGS[min(max(block_d, 2048), 8192)]
+    configs = BACKWARD_CONFIGS_PER_ROW if row_per_mod else BACKWARD_CONFIGS
+    tile_elems, num_warps, per_sm = configs[min(max(block_d, 2048), 8192)]
     block_r = max(1, tile_elems // block_d) if num_chunks == 1 else 1
     return Tile(block_r, block_d, num_chunks, num_warps, per_sm)
 

@@ -129,10 +129,10 @@ def _backward_plan(shape, x_strides, dy_strides, scale_shape, scale_strides, w_s
     except TooManyDims:
         return None
     n_mod = plan.num_rows // plan.group
-    tile = heuristics.backward_tile(n_cols, max_block_d)
+    row_per_mod = plan.group == 1
+    tile = heuristics.backward_tile(n_cols, max_block_d, row_per_mod)
     split = heuristics.backward_split(n_mod, plan.group, device, tile.programs_per_sm)
     chunked = tile.num_chunks > 1
-    row_per_mod = plan.group == 1
     direct = row_per_mod or (split.splits == 1 and not chunked)
     scalars = (
         n_cols, plan.group, n_mod, split.splits, split.rows_per_item, split.items_per_program,
