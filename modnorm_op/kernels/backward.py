@@ -113,9 +113,9 @@ def modnorm_backward_kernel(
         if NEED_DW:
             tl.store(DW_PART + pid.to(tl.int64) * n_cols + cols, dw_acc, mask=col_ok)
     else:
-        # dn = dy * g with g = (1 + scale) * a for the whole item. Only g, A and dshift's sum stay live across
-        # the row loop (not a, 1 + scale and three sums): fewer registers, so wide rows spill less. dweight
-        # goes into this program's own partial row once per item.
+        # dn = dy * g with g = (1 + scale) * a for the whole item. Only g, A (sum_dy_n) and dshift's sum stay
+        # live across the row loop (not a, 1 + scale and three sums): fewer registers, so wide rows spill
+        # less. dweight goes into this program's own partial row once per item.
         for item in range(first_item, last_item):
             m = item // splits
             s = item % splits
@@ -127,7 +127,7 @@ def modnorm_backward_kernel(
             g = 1.0 + tl.load(sc_ptrs, mask=col_ok, other=0.0).to(COMPUTE)
             if HAS_W:
                 g *= load_affine(W, cols, col_ok, w_sd, offset, MODE, X_DTYPE, COMPUTE)
-            ndy_acc = tl.zeros([BLOCK_D], COMPUTE)
+            sum_dy_n = tl.zeros([BLOCK_D], COMPUTE)
             dsh_acc = tl.zeros([BLOCK_D], COMPUTE)
             x_next = _load_raw(X, row_lo + tile, row_hi, cols, col_ok, size1, size2, size3,
                                x_s0, x_s1, x_s2, x_s3, x_sd)
@@ -149,18 +149,18 @@ def modnorm_backward_kernel(
                     dx = rstd[:, None] * (dn - xhat * (tl.sum(dn * xhat, 1) / n_cols)[:, None])
                     _store_rows(DX, row_offsets(c0, c1, c2, c3, dx_s0, dx_s1, dx_s2, dx_s3), cols, mask, dx)
                 # masked rows may hold NaN (eps = 0): keep them out of the sums
-                ndy_acc += tl.sum(tl.where(mask, dyf * n, 0.0), 0)
+                sum_dy_n += tl.sum(tl.where(mask, dyf * n, 0.0), 0)
                 dsh_acc += tl.sum(dyf, 0)
             out = (s * n_mod + m) * n_cols + cols
             if NEED_DS:
-                ds = ndy_acc
+                ds = sum_dy_n
                 if HAS_W:
                     ds *= load_affine(W, cols, col_ok, w_sd, offset, MODE, X_DTYPE, COMPUTE)
                 tl.store(DS_OUT + out, cast_to(ds, DS_OUT.dtype.element_ty), mask=col_ok)
             if NEED_DSH:
                 tl.store(DSH_OUT + out, cast_to(dsh_acc, DSH_OUT.dtype.element_ty), mask=col_ok)
             if NEED_DW:
-                dw = (1.0 + tl.load(sc_ptrs, mask=col_ok, other=0.0).to(COMPUTE)) * ndy_acc
+                dw = (1.0 + tl.load(sc_ptrs, mask=col_ok, other=0.0).to(COMPUTE)) * sum_dy_n
                 dw_row = DW_PART + pid.to(tl.int64) * n_cols
                 if item == first_item:
                     tl.store(dw_row + cols, dw, mask=col_ok)
