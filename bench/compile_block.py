@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 
 import modnorm_op
-from bench.run import GPU_SHAPES, time_fn
+from bench.run import GPU_SHAPES, time_fn, write_table
 
 HEAD_DIM = 128
 DEFAULT_SHAPES = ("dit_xl", "flux", "lumina2", "z_image")
@@ -275,10 +275,7 @@ def write_reports(rows, meta, out):
             f"{p['fwd_us'] / o['fwd_us']:.2f}x | {o['fwd_bwd_us']:.1f} | {p['fwd_bwd_us']:.1f} | "
             f"{p['fwd_bwd_us'] / o['fwd_bwd_us']:.2f}x | {o['rel_err_y']:.1e} / {o['rel_err_grads']:.1e}; "
             f"{p['rel_err_y']:.1e} / {p['rel_err_grads']:.1e} | {o['compile_s']:.0f}; {p['compile_s']:.0f} |")
-    text = "\n".join(lines)
-    with open(os.path.join(out, "compile_block.md"), "w") as f:
-        f.write(text + "\n")
-    print("\n" + text)
+    write_table(lines, os.path.join(out, "compile_block.md"))
 
 
 def main(argv=None):

@@ -207,6 +207,14 @@ def run_shape(name, shape, modulation, dtype, device, variants, bandwidth, eps=1
     return rows
 
 
+def write_table(lines, path):
+    """A Markdown table (its lines) to `path`, and to the terminal."""
+    text = "\n".join(lines)
+    with open(path, "w") as f:
+        f.write(text + "\n")
+    print("\n" + text)
+
+
 def write_reports(rows, meta, out):
     os.makedirs(out, exist_ok=True)
     with open(os.path.join(out, "bench.json"), "w") as f:
@@ -220,10 +228,7 @@ def write_reports(rows, meta, out):
         lines.append(f"| {r['shape']} ({r['B']}, {r['T']}, {r['D']}) | {r['modulation']} | {r['variant']} | "
                      f"{r['fwd_us']:.1f} | {r['bwd_us']:.1f} | {r['fwd+bwd_us']:.1f} | {r['fwd_floor_share']:.0%} | "
                      f"{r['fwd+bwd_floor_share']:.0%} | {peak} |")
-    text = "\n".join(lines)
-    with open(os.path.join(out, "bench.md"), "w") as f:
-        f.write(text + "\n")
-    print("\n" + text)
+    write_table(lines, os.path.join(out, "bench.md"))
     try:
         import matplotlib
 

@@ -53,6 +53,7 @@ def two_blocks(d):
 def forward_tile(d, max_block_d=None):
     max_block_d = max_block_d or MAX_BLOCK_D
     block_d, num_chunks = _block_d(d, max_block_d)
+    block_r = max(1, FORWARD_TILE_ELEMS // block_d) if num_chunks == 1 else 1
     if num_chunks == 1 and block_d >= 1.5 * d:
         # one padded block would idle a third of its lanes or more. Measured on an H100 (bench/NOTES.md v4):
         # for D = 2304, 512-column two-pass programs that re-read the row from cache; for D = 1152 and 5120,
@@ -60,8 +61,7 @@ def forward_tile(d, max_block_d=None):
         if 2048 < d <= 4096 and FORWARD_CHUNK < max_block_d:
             return Tile(1, FORWARD_CHUNK, triton.cdiv(d, FORWARD_CHUNK), 2)
         head, tail = two_blocks(d)
-        return Tile(max(1, FORWARD_TILE_ELEMS // block_d), head, 1, 2 if block_d <= 2048 else 4, tail_d=tail)
-    block_r = max(1, FORWARD_TILE_ELEMS // block_d) if num_chunks == 1 else 1
+        return Tile(block_r, head, 1, 2 if block_d <= 2048 else 4, tail_d=tail)
     num_warps = 4 if block_r * block_d <= 8192 else 8
     return Tile(block_r, block_d, num_chunks, num_warps)
 

@@ -8,8 +8,9 @@ where the sums run over the rows that share a modulation row (dscale, dshift) or
 Rows are visited in the order of broadcast.plan_rows: the G rows of modulation row m are [m*G, (m+1)*G),
 cut into `splits` items (heuristics.Split). Each program owns consecutive items, keeps the current item's
 sums in registers, and writes one dscale/dshift partial per item (or the final row when an item is a whole
-group) and one dweight partial per program. Within an item (1 + scale) is one row, so the dscale and
-dweight sums share one accumulator, A = sum dy * n:  dscale = a * A,  dweight += (1 + scale) * A.
+group) and one dweight partial per program. Within an item (1 + scale) is one row, so the one-block
+kernel's dscale and dweight sums share one accumulator, A = sum dy * n:  dscale = a * A,
+dweight += (1 + scale) * A.
 `sum_partials_kernel` then adds the partials in a fixed order, so the result is the same run after run.
 """
 import triton
