@@ -104,8 +104,11 @@ class Split:
 
 
 def backward_split(num_mod_rows, group, device, programs_per_sm):
+    """Integer arithmetic only, no branch on the sizes: under torch.compile with dynamic shapes the row
+    counts are symbolic, and the split stays one expression of them instead of a guard per shape."""
     target = target_programs(device, programs_per_sm)
-    splits = 1 if num_mod_rows >= target else min(group, triton.cdiv(target, num_mod_rows))
+    # enough modulation rows for every program: one item per group (cdiv is then 1)
+    splits = torch.sym_min(group, triton.cdiv(target, num_mod_rows))
     rows_per_item = triton.cdiv(group, splits)
     splits = triton.cdiv(group, rows_per_item)  # no empty items
     items = num_mod_rows * splits
@@ -120,8 +123,7 @@ class ReduceTile:
     num_warps: int
 
 
-def reduce_tile(num_partials):
-    """The partial-sum kernel's tile: 32 columns (128-byte rows of float32) by up to 64 partials, so a
-    D = 3072 row is 96 programs each with up to 2048 independent loads in flight."""
-    block_p = min(64, triton.next_power_of_2(num_partials))
-    return ReduceTile(block_p, 32, 4 if block_p * 32 >= 1024 else 1)
+# The partial-sum kernel's tile: 32 columns (128-byte rows of float32) by 64 partials, so a D = 3072 row is
+# 96 programs each with 2048 independent loads in flight. Fixed, not sized to the partial count, which is
+# symbolic under dynamic shapes; a few partials only mask part of one step.
+REDUCE_TILE = ReduceTile(64, 32, 4)

@@ -1,12 +1,20 @@
 """The registered operators: torch.ops.modnorm.modulated_rms_norm and its backward, with fakes and autograd.
 
-Both are opaque custom ops, so Dynamo never traces into them. CUDA tensors run the Triton kernels; CPU
-tensors run reference.py, or the Triton kernels when TRITON_INTERPRET=1 (how CI tests kernel code).
+Both are custom ops registered with torch.library.triton_op: Dynamo never traces into them, and
+torch.export keeps them whole. On CUDA, when AOTAutograd functionalizes a graph for Inductor, the op's
+body is traced in its place, so the graph holds our kernel launches (the same kernels, the same results)
+and Inductor's generated code makes them itself, without the dispatcher, validation and plan lookup of an
+op call per step (bench/compile_block.py measures it). On CPU the op stays one call in every graph.
+torch._functorch.config.decompose_custom_triton_ops = False keeps it one call on CUDA too.
+
+CUDA tensors run the Triton kernels; CPU tensors run reference.py, or the Triton kernels when
+TRITON_INTERPRET=1 (how CI tests kernel code).
 """
 import os
 from typing import List, Optional
 
 import torch
+from torch._subclasses.functional_tensor import FunctionalTensorMode
 
 from . import reference
 from .broadcast import aligned_modulation_shape
@@ -20,8 +28,21 @@ def _uses_kernels(x):
     return x.is_cuda or _INTERPRETING
 
 
-@torch.library.custom_op("modnorm::modulated_rms_norm", mutates_args=())
-def modulated_rms_norm(
+def _inline_on_cuda(body):
+    """The op's rule under FunctionalTensorMode (AOTAutograd): on CUDA, trace the body, whose kernel launches
+    (torch.library.wrap_triton) become graph nodes; elsewhere, or when decomposition is switched off (as
+    torch.export does), keep the op as one call. Replaces triton_op's rule, which inlines on every device."""
+
+    def rule(mode, op, types, args, kwargs):
+        if args[0].is_cuda and torch._functorch.config.decompose_custom_triton_ops:
+            with mode:
+                return body(*args, **kwargs)
+        return mode.__torch_dispatch__(op, types, args, kwargs)
+
+    return rule
+
+
+def _forward(
     x: torch.Tensor,
     weight: Optional[torch.Tensor],
     scale: torch.Tensor,
@@ -36,14 +57,7 @@ def modulated_rms_norm(
     return impl(x, weight, scale, shift, eps, offset, casting_mode, aligned)
 
 
-@modulated_rms_norm.register_fake
-def _(x, weight, scale, shift, eps, offset, casting_mode, in_place):
-    check_inputs(x, weight, scale, shift, eps, offset, casting_mode)
-    return x.new_empty(x.shape)
-
-
-@torch.library.custom_op("modnorm::modulated_rms_norm_backward", mutates_args=())
-def modulated_rms_norm_backward(
+def _backward_grads(
     dy: torch.Tensor,
     x: torch.Tensor,
     weight: Optional[torch.Tensor],
@@ -59,6 +73,21 @@ def modulated_rms_norm_backward(
     impl = launch.backward if _uses_kernels(x) else reference.modulated_rms_norm_backward
     grads = impl(dy, x, weight, scale, shift_dtype, eps, offset, casting_mode, aligned, needs)
     return [g for g in grads if g is not None]
+
+
+modulated_rms_norm = torch.library.triton_op("modnorm::modulated_rms_norm", _forward, mutates_args=())
+modulated_rms_norm_backward = torch.library.triton_op(
+    "modnorm::modulated_rms_norm_backward", _backward_grads, mutates_args=())
+modulated_rms_norm.register_torch_dispatch(FunctionalTensorMode, _inline_on_cuda(_forward))
+modulated_rms_norm_backward.register_torch_dispatch(FunctionalTensorMode, _inline_on_cuda(_backward_grads))
+
+
+# triton_op makes the body the fake as well; these fakes replace it with the shape rules alone, so Dynamo's
+# traces skip launch planning.
+@modulated_rms_norm.register_fake
+def _(x, weight, scale, shift, eps, offset, casting_mode, in_place):
+    check_inputs(x, weight, scale, shift, eps, offset, casting_mode)
+    return x.new_empty(x.shape)
 
 
 @modulated_rms_norm_backward.register_fake

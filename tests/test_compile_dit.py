@@ -14,6 +14,7 @@ from torch._dynamo.backends.common import aot_autograd
 from torch._dynamo.eval_frame import _debug_get_cache_entry_list
 from torch._dynamo.testing import CompileCounter, CompileCounterWithBackend
 from torch._dynamo.utils import counters
+from torch._higher_order_ops.triton_kernel_wrap import kernel_side_table, triton_kernel_wrapper_functional
 from functorch.compile import make_boxed_func
 
 import modnorm_op
@@ -157,11 +158,12 @@ def _fresh_dynamo():
 # ---- 1. fullgraph: no graph breaks, the op opaque, matches eager ------------------------------------------
 
 class _AotRecorder:
-    """aot_eager that keeps the forward and backward graphs AOTAutograd produced."""
+    """aot_eager that keeps Dynamo's graph and the forward and backward graphs AOTAutograd produced."""
 
     def __init__(self):
-        self.forward, self.backward = [], []
-        self.backend = aot_autograd(fw_compiler=self._keep(self.forward), bw_compiler=self._keep(self.backward))
+        self.dynamo, self.forward, self.backward = [], [], []
+        aot = aot_autograd(fw_compiler=self._keep(self.forward), bw_compiler=self._keep(self.backward))
+        self.backend = lambda gm, example_inputs: self.dynamo.append(gm) or aot(gm, example_inputs)
 
     @staticmethod
     def _keep(into):
@@ -176,25 +178,41 @@ def _targets(gm):
     return [n.target for n in gm.graph.nodes if n.op == "call_function"]
 
 
+def _kernels(gm):
+    """Names of the Triton kernels an AOT graph launches (wrap_triton calls traced into it)."""
+    return [kernel_side_table.get_kernel(n.kwargs["kernel_idx"]).fn.__name__ for n in gm.graph.nodes
+            if n.target is triton_kernel_wrapper_functional]
+
+
+@pytest.mark.parametrize("inline", [True, False], ids=["inline", "decompose_off"])
 @pytest.mark.parametrize("layout", LAYOUTS)
-def test_compile_fullgraph_block_keeps_op_opaque(device, layout):
-    """One graph, no graph breaks; the forward graph calls the op once per norm and the backward graph its
-    backward op once per norm, with no trace of the norm's math (rsqrt) in either. The plain-formula block,
-    traced the same way, does show rsqrt: the check would see a decomposed op."""
+def test_compile_fullgraph_block_keeps_op_whole(device, layout, inline):
+    """One graph, no graph breaks, the op one call per norm in Dynamo's graph. In AOTAutograd's graphs the
+    op is still one call per norm (forward) and its backward op one per norm (backward), except on CUDA
+    with triton_op decomposition on (the default), where each call is replaced by our own kernel launches:
+    forward kernel, backward kernel and partial sums. Never a trace of the norm's math (rsqrt): the
+    plain-formula block, traced the same way, does show it, so the check would see a decomposed op."""
     x, c, dy = make_inputs(device, 2, 5)
-    for norm_cls, n_ops in ((modnorm_op.ModulatedRMSNorm, 2), (PlainModulatedRMSNorm, 0)):
+    launches = inline and device == "cuda"
+    for norm_cls, n_norms in ((modnorm_op.ModulatedRMSNorm, 2), (PlainModulatedRMSNorm, 0)):
         torch._dynamo.reset()
         block = make_block(device, layout=layout, norm_cls=norm_cls)
         rec = _AotRecorder()
         counter = CompileCounterWithBackend(rec.backend)
-        fwd_bwd(torch.compile(block, backend=counter, fullgraph=True), block, x, c, dy)
+        with torch._functorch.config.patch(decompose_custom_triton_ops=inline):
+            fwd_bwd(torch.compile(block, backend=counter, fullgraph=True), block, x, c, dy)
         assert counter.frame_count == 1 and not counters["graph_break"]
+        assert len(rec.dynamo) == 1 and sum(t in (OP, OP.default) for t in _targets(rec.dynamo[0])) == n_norms
         assert len(rec.forward) == 1 and len(rec.backward) == 1
         fw, bw = _targets(rec.forward[0]), _targets(rec.backward[0])
-        assert fw.count(OP.default) == n_ops and BACKWARD_OP.default not in fw
-        assert bw.count(BACKWARD_OP.default) == n_ops and OP.default not in bw
+        assert OP.default not in bw and BACKWARD_OP.default not in fw
+        assert fw.count(OP.default) == (0 if launches else n_norms)
+        assert bw.count(BACKWARD_OP.default) == (0 if launches else n_norms)
+        fw_kernels, bw_kernels = _kernels(rec.forward[0]), _kernels(rec.backward[0])
+        assert fw_kernels == ["modnorm_forward_kernel"] * (n_norms * launches)
+        assert sorted(bw_kernels) == sorted(["modnorm_backward_kernel", "sum_partials_kernel"] * (n_norms * launches))
         has_rsqrt = any(t in (torch.ops.aten.rsqrt.default,) for t in fw + bw)
-        assert has_rsqrt == (n_ops == 0), norm_cls.__name__
+        assert has_rsqrt == (n_norms == 0), norm_cls.__name__
 
 
 @pytest.mark.parametrize("dtype,layout", [(torch.float32, "per_batch_2d"), (torch.bfloat16, "per_batch_3d")],

@@ -62,7 +62,7 @@ def modnorm_backward_kernel(
     dx_s0, dx_s1, dx_s2, dx_s3,
     sc_s0, sc_s1, sc_s2, sc_s3, sc_sd,
     w_sd, eps, offset,
-    MODE: tl.constexpr, HAS_W: tl.constexpr, COMPUTE: tl.constexpr,
+    MODE: tl.constexpr, HAS_W: tl.constexpr,
     NEED_DX: tl.constexpr, NEED_DW: tl.constexpr, NEED_DS: tl.constexpr, NEED_DSH: tl.constexpr,
     BLOCK_R: tl.constexpr, BLOCK_D: tl.constexpr, ROW_PER_MOD: tl.constexpr,
 ):
@@ -71,6 +71,7 @@ def modnorm_backward_kernel(
     The next BLOCK_R rows' x and dy (and scale, per row) are loaded before the current ones are worked
     on, so a program keeps two tiles of loads in flight."""
     X_DTYPE: tl.constexpr = X.dtype.element_ty
+    COMPUTE: tl.constexpr = tl.float64 if X_DTYPE == tl.float64 else tl.float32  # reference.compute_dtype
     pid = tl.program_id(0)
     cols = tl.arange(0, BLOCK_D)
     col_ok = cols < n_cols
@@ -179,7 +180,7 @@ def modnorm_backward_chunked_kernel(
     dx_s0, dx_s1, dx_s2, dx_s3,
     sc_s0, sc_s1, sc_s2, sc_s3, sc_sd,
     w_sd, eps, offset,
-    MODE: tl.constexpr, HAS_W: tl.constexpr, COMPUTE: tl.constexpr,
+    MODE: tl.constexpr, HAS_W: tl.constexpr,
     NEED_DX: tl.constexpr, NEED_DW: tl.constexpr, NEED_DS: tl.constexpr, NEED_DSH: tl.constexpr,
     BLOCK_D: tl.constexpr, ROW_PER_MOD: tl.constexpr,
 ):
@@ -187,6 +188,7 @@ def modnorm_backward_chunked_kernel(
     sum(dn * x), a second writes dx and adds into this program's own zero-initialized float32 partial rows
     (DW_PART row pid; the DS_OUT/DSH_OUT rows of its items; with ROW_PER_MOD, final rows, stored directly)."""
     X_DTYPE: tl.constexpr = X.dtype.element_ty
+    COMPUTE: tl.constexpr = tl.float64 if X_DTYPE == tl.float64 else tl.float32  # reference.compute_dtype
     pid = tl.program_id(0)
     first_item = pid.to(tl.int64) * items_per_program
     last_item = tl.minimum(first_item + items_per_program, n_items) - 1

@@ -40,10 +40,11 @@ def modnorm_forward_kernel(
     sc_s0, sc_s1, sc_s2, sc_s3, sc_sd,
     sh_s0, sh_s1, sh_s2, sh_s3, sh_sd,
     w_sd, eps, offset,
-    MODE: tl.constexpr, HAS_W: tl.constexpr, HAS_SHIFT: tl.constexpr, COMPUTE: tl.constexpr,
+    MODE: tl.constexpr, HAS_W: tl.constexpr, HAS_SHIFT: tl.constexpr,
     BLOCK_R: tl.constexpr, BLOCK_D: tl.constexpr, CHUNKED: tl.constexpr, TAIL_D: tl.constexpr,
 ):
     X_DTYPE: tl.constexpr = Y.dtype.element_ty
+    COMPUTE: tl.constexpr = tl.float64 if X_DTYPE == tl.float64 else tl.float32  # reference.compute_dtype
     rows = tl.program_id(0).to(tl.int64) * BLOCK_R + tl.arange(0, BLOCK_R)
     row_ok = rows < n_rows
     c0, c1, c2, c3 = row_coords(rows, size1, size2, size3)

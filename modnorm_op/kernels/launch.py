@@ -3,23 +3,26 @@
 A launch's grid, integer arguments and flags depend only on shapes, strides, dtypes and flags, so they are
 computed once per layout (`_forward_plan`, `_backward_plan`, cached) and a repeated call only allocates its
 outputs and launches.
+
+Under torch.compile this code is traced (ops.py registers the ops with torch.library.triton_op): launches go
+through torch.library.wrap_triton so Inductor emits them itself, and with dynamic shapes the sizes are
+SymInts. Plans are then computed, not cached, and only the hidden size D and the constexpr flags are
+specialized; row counts, grids and strides stay symbolic.
 """
 import functools
 from dataclasses import dataclass
 
 import torch
 import triton
-import triton.language as tl
+from torch.library import wrap_triton
 
 from .. import heuristics
 from ..broadcast import TooManyDims, aligned_lead_strides, contiguous_lead_strides, plan_order, plan_rows
-from ..reference import aligned_view
-from ..reference import compute_dtype
+from ..reference import aligned_view, compute_dtype
 from .backward import modnorm_backward_chunked_kernel, modnorm_backward_kernel, sum_partials_kernel
 from .common import MODE_IDS
 from .forward import modnorm_forward_kernel
 
-_TL_COMPUTE = {torch.float32: tl.float32, torch.float64: tl.float64}
 _NO_STRIDES = (0, 0, 0, 0)
 
 
@@ -27,6 +30,13 @@ def clear_plans():
     """Forget cached launch plans (after changing heuristics, e.g. in bench/tune.py)."""
     _forward_plan.cache_clear()
     _backward_plan.cache_clear()
+
+
+def _cached(plan_fn, *key):
+    """plan_fn(*key) from its cache; computed afresh when a size or stride is symbolic (SymInts are not
+    hashable, and each traced call is made once)."""
+    symbolic = any(isinstance(v, torch.SymInt) for k in key for v in (k if isinstance(k, tuple) else (k,)))
+    return plan_fn.__wrapped__(*key) if symbolic else plan_fn(*key)
 
 
 class _PlanOrder:
@@ -54,11 +64,11 @@ class _PlanOrder:
 
 
 @functools.lru_cache(maxsize=4096)
-def _forward_plan(shape, x_strides, scale_shape, scale_strides, shift_strides, w_stride, aligned_shape, dtype, mode,
+def _forward_plan(shape, x_strides, scale_shape, scale_strides, shift_strides, w_stride, aligned_shape, mode,
                   max_block_d):
     """(grid, integer arguments, constexpr flags) of one forward launch; None when the strides need plan
     order (_PlanOrder). max_block_d is heuristics.MAX_BLOCK_D, part of the key because the tile depends on it."""
-    n_cols, lead = shape[-1], shape[:-1]
+    n_cols, lead = int(shape[-1]), shape[:-1]  # block sizes are constexprs: D is specialized
     strides = {"x": x_strides[:-1], "y": contiguous_lead_strides(lead, n_cols),
                "scale": aligned_lead_strides(scale_shape, scale_strides, aligned_shape)}
     if shift_strides is not None:
@@ -78,7 +88,6 @@ def _forward_plan(shape, x_strides, scale_shape, scale_strides, shift_strides, w
     )
     flags = dict(
         MODE=MODE_IDS[mode], HAS_W=w_stride is not None, HAS_SHIFT=shift_strides is not None,
-        COMPUTE=_TL_COMPUTE[compute_dtype(dtype)],
         BLOCK_R=tile.block_r, BLOCK_D=tile.block_d, CHUNKED=tile.num_chunks > 1, TAIL_D=tile.tail_d,
         num_warps=tile.num_warps,
     )
@@ -89,16 +98,17 @@ def forward(x, weight, scale, shift, eps, offset, mode, aligned_shape):
     y = torch.empty(x.shape, dtype=x.dtype, device=x.device)
     if y.numel() == 0:
         return y
-    launch = _forward_plan(
-        x.shape, x.stride(), scale.shape, scale.stride(), shift.stride() if shift is not None else None,
-        weight.stride(0) if weight is not None else None, tuple(aligned_shape), x.dtype, mode, heuristics.MAX_BLOCK_D)
+    launch = _cached(
+        _forward_plan, tuple(x.shape), x.stride(), tuple(scale.shape), scale.stride(),
+        shift.stride() if shift is not None else None, weight.stride(0) if weight is not None else None,
+        tuple(aligned_shape), mode, heuristics.MAX_BLOCK_D)
     if launch is None:
         order = _PlanOrder(x, aligned_shape)
         y = forward(order.tensor(x), weight, order.modulation(scale, x.dim()), order.modulation(shift, x.dim()),
                     eps, offset, mode, order.aligned)
         return order.back(y)
     grid, scalars, flags = launch
-    modnorm_forward_kernel[grid](x, y, weight, scale, shift, *scalars, eps, offset, **flags)
+    wrap_triton(modnorm_forward_kernel)[grid](x, y, weight, scale, shift, *scalars, eps, offset, **flags)
     return y
 
 
@@ -112,14 +122,14 @@ class _BackwardPlan:
     direct: bool  # the main kernel writes dscale/dshift rows final (no partials)
     dw_rows: int  # float32 partial rows for dweight (one per program), 0 if not needed
     mod_rows: int  # float32 partial rows for each of dscale and dshift (splits * n_mod), 0 if direct
+    splits: int  # partials per modulation row
     reduce_grid: tuple
-    reduce_tile: heuristics.ReduceTile
 
 
 @functools.lru_cache(maxsize=4096)
-def _backward_plan(shape, x_strides, dy_strides, scale_shape, scale_strides, w_stride, aligned_shape, dtype, mode,
+def _backward_plan(shape, x_strides, dy_strides, scale_shape, scale_strides, w_stride, aligned_shape, mode,
                    needs, device, max_block_d):
-    n_cols, lead = shape[-1], shape[:-1]
+    n_cols, lead = int(shape[-1]), shape[:-1]
     need_dx, need_dw, need_ds, need_dsh = needs
     try:
         plan = plan_rows(lead, aligned_shape, {
@@ -129,11 +139,11 @@ def _backward_plan(shape, x_strides, dy_strides, scale_shape, scale_strides, w_s
     except TooManyDims:
         return None
     n_mod = plan.num_rows // plan.group
-    row_per_mod = plan.group == 1
+    row_per_mod = bool(plan.group == 1)
     tile = heuristics.backward_tile(n_cols, max_block_d, row_per_mod)
     split = heuristics.backward_split(n_mod, plan.group, device, tile.programs_per_sm)
     chunked = tile.num_chunks > 1
-    direct = row_per_mod or (split.splits == 1 and not chunked)
+    direct = row_per_mod or (not chunked and bool(split.splits == 1))
     scalars = (
         n_cols, plan.group, n_mod, split.splits, split.rows_per_item, split.items_per_program,
         n_mod * split.splits, *plan.sizes[1:],
@@ -144,19 +154,18 @@ def _backward_plan(shape, x_strides, dy_strides, scale_shape, scale_strides, w_s
         w_stride if w_stride is not None else 0,
     )
     flags = dict(
-        MODE=MODE_IDS[mode], HAS_W=w_stride is not None, COMPUTE=_TL_COMPUTE[compute_dtype(dtype)],
+        MODE=MODE_IDS[mode], HAS_W=w_stride is not None,
         NEED_DX=need_dx, NEED_DW=need_dw, NEED_DS=need_ds, NEED_DSH=need_dsh,
         BLOCK_D=tile.block_d, ROW_PER_MOD=row_per_mod, num_warps=tile.num_warps,
     )
     if not chunked:
         flags["BLOCK_R"] = tile.block_r
-    reduce_tile = heuristics.reduce_tile(max(split.programs, split.splits))
     # one reduction launch: row 0 of its grid sums dweight's partials, rows 1.. dscale's then dshift's
     reduce_rows = need_dw + (0 if direct else n_mod * (need_ds + need_dsh))
     return _BackwardPlan(
         grid=(split.programs,), scalars=scalars, flags=flags, chunked=chunked, n_mod=n_mod, direct=direct,
-        dw_rows=split.programs if need_dw else 0, mod_rows=0 if direct else split.splits * n_mod,
-        reduce_grid=(reduce_rows, triton.cdiv(n_cols, reduce_tile.block_d)), reduce_tile=reduce_tile,
+        dw_rows=split.programs if need_dw else 0, mod_rows=0 if direct else split.splits * n_mod, splits=split.splits,
+        reduce_grid=(reduce_rows, triton.cdiv(n_cols, heuristics.REDUCE_TILE.block_d)),
     )
 
 
@@ -169,9 +178,10 @@ def backward(dy, x, weight, scale, shift_dtype, eps, offset, mode, aligned_shape
         zeros = lambda shape, dtype, need: torch.zeros(shape, dtype=dtype, device=device) if need else None
         return (dx, zeros(weight.shape, weight.dtype, need_dw) if weight is not None else None,
                 zeros(scale.shape, scale.dtype, need_ds), zeros(scale.shape, shift_dtype, need_dsh))
-    plan = _backward_plan(
-        x.shape, x.stride(), dy.stride(), scale.shape, scale.stride(), weight.stride(0) if weight is not None else None,
-        tuple(aligned_shape), x.dtype, mode, tuple(needs), device, heuristics.MAX_BLOCK_D)
+    plan = _cached(
+        _backward_plan, tuple(x.shape), x.stride(), dy.stride(), tuple(scale.shape), scale.stride(),
+        weight.stride(0) if weight is not None else None, tuple(aligned_shape), mode, tuple(needs), device,
+        heuristics.MAX_BLOCK_D)
     if plan is None:
         order = _PlanOrder(x, aligned_shape)
         grads = backward(order.tensor(dy), order.tensor(x), weight, order.modulation(scale, x.dim()), shift_dtype,
@@ -182,21 +192,21 @@ def backward(dy, x, weight, scale, shift_dtype, eps, offset, mode, aligned_shape
     dw = torch.empty(n_cols, dtype=weight.dtype, device=device) if need_dw else None
     ds = torch.empty(scale.shape, dtype=scale.dtype, device=device) if need_ds else None
     dsh = torch.empty(scale.shape, dtype=shift_dtype, device=device) if need_dsh else None
-    # all float32 partials in one buffer: dweight's rows, then dscale's, then dshift's. Chunked rows add into
-    # their partials, which must then start at zero; otherwise each partial is written once.
-    mod_rows = plan.mod_rows * (need_ds + need_dsh)
-    partials = (torch.zeros if plan.chunked else torch.empty)(
-        (plan.dw_rows + mod_rows, n_cols), dtype=compute_dtype(x.dtype), device=device)
-    ds_end = plan.dw_rows + plan.mod_rows * need_ds
-    ds_part, dsh_part = partials[plan.dw_rows:ds_end], partials[ds_end:]
+    # float32 partial rows, one buffer each (a kernel under torch.compile must not be handed two views of one
+    # buffer it writes). Chunked rows add into their partials, which must then start at zero.
+    partial = lambda rows, need: (torch.zeros if plan.chunked else torch.empty)(
+        (rows, n_cols), dtype=compute_dtype(x.dtype), device=device) if need else None
+    dw_part = partial(plan.dw_rows, need_dw)
+    ds_part = partial(plan.mod_rows, need_ds and not plan.direct)
+    dsh_part = partial(plan.mod_rows, need_dsh and not plan.direct)
     kernel = modnorm_backward_chunked_kernel if plan.chunked else modnorm_backward_kernel
-    kernel[plan.grid](x, dy, dx, weight, scale, partials,
-                      ds if plan.direct else ds_part, dsh if plan.direct else dsh_part,
-                      *plan.scalars, eps, offset, **plan.flags)
+    wrap_triton(kernel)[plan.grid](x, dy, dx, weight, scale, dw_part,
+                                   ds if plan.direct else ds_part, dsh if plan.direct else dsh_part,
+                                   *plan.scalars, eps, offset, **plan.flags)
     if plan.reduce_grid[0]:
-        tile = plan.reduce_tile
-        sum_partials_kernel[plan.reduce_grid](
-            partials, ds_part, dsh_part, dw, ds, dsh, plan.dw_rows, plan.mod_rows // plan.n_mod, plan.n_mod, n_cols,
+        tile = heuristics.REDUCE_TILE
+        wrap_triton(sum_partials_kernel)[plan.reduce_grid](
+            dw_part, ds_part, dsh_part, dw, ds, dsh, plan.dw_rows, plan.splits, plan.n_mod, n_cols,
             NEED_DW=need_dw, NEED_DS=need_ds and not plan.direct, NEED_DSH=need_dsh and not plan.direct,
             BLOCK_P=tile.block_p, BLOCK_D=tile.block_d, num_warps=tile.num_warps)
     return dx, dw, ds, dsh
