@@ -161,7 +161,8 @@ def _backward_plan(shape, x_strides, dy_strides, scale_shape, scale_strides, w_s
     if not chunked:
         flags["BLOCK_R"] = tile.block_r
     # one reduction launch: row 0 of its grid sums dweight's partials, rows 1.. dscale's then dshift's
-    reduce_rows = need_dw + (0 if direct else n_mod * (need_ds + need_dsh))
+    # ints, not bools: a bool in SymInt arithmetic breaks Inductor's value ranges
+    reduce_rows = int(need_dw) + (0 if direct else n_mod * (int(need_ds) + int(need_dsh)))
     return _BackwardPlan(
         grid=(split.programs,), scalars=scalars, flags=flags, chunked=chunked, n_mod=n_mod, direct=direct,
         dw_rows=split.programs if need_dw else 0, mod_rows=0 if direct else split.splits * n_mod, splits=split.splits,

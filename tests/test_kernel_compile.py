@@ -1,0 +1,50 @@
+"""The kernels compiled for an H100 (sm_90) on this machine, no GPU needed (Triton compiles ahead of time).
+
+Under torch.compile, Inductor launches our kernels itself and types Python float arguments (eps, offset) as
+fp64 where Triton's own launcher uses fp32. A float64 scalar in the arithmetic would promote every value
+it touches to float64: in v4 that made the backward 20x slower under Inductor. The kernels cast both
+scalars to float32 first, so the float64 typing may add those two casts and nothing else.
+"""
+import os
+import re
+
+import pytest
+
+pytestmark = pytest.mark.skipif(os.environ.get("TRITON_INTERPRET") == "1",
+                                reason="the interpreter does not compile kernels")
+
+CONSTEXPRS = {
+    "modnorm_forward_kernel": dict(MODE=0, HAS_W=True, HAS_SHIFT=True, BLOCK_R=1, BLOCK_D=4096, CHUNKED=False,
+                                   TAIL_D=0),
+    "modnorm_backward_kernel": dict(MODE=0, HAS_W=True, NEED_DX=True, NEED_DW=True, NEED_DS=True, NEED_DSH=True,
+                                    BLOCK_R=1, BLOCK_D=4096, ROW_PER_MOD=False),
+}
+PARTIALS = ("DW_PART", "DS_OUT", "DSH_OUT")
+
+
+def _float64_ops(kernel, scalar_type):
+    """float64 arithmetic in the sm_90 TTGIR of kernel for bf16 tensors, its float args typed scalar_type;
+    the fp64 -> fp32 truncations excepted."""
+    import triton
+    from triton.backends.compiler import GPUTarget
+    from triton.compiler import ASTSource
+
+    signature = {}
+    for p in kernel.params:
+        if p.is_constexpr:
+            signature[p.name] = "constexpr"
+        elif p.name.isupper():  # tensors: bf16, the backward's float32 partials
+            signature[p.name] = "*fp32" if p.name in PARTIALS else "*bf16"
+        else:
+            signature[p.name] = scalar_type if p.name in ("eps", "offset") else "i32"
+    source = ASTSource(fn=kernel, signature=signature, constexprs=CONSTEXPRS[kernel.fn.__name__])
+    ttgir = triton.compile(source, target=GPUTarget("cuda", 90, 32), options=dict(num_warps=4)).asm["ttgir"]
+    return [line for line in ttgir.splitlines() if re.search(r"= arith\.\w+ .*f64", line) and "truncf" not in line]
+
+
+@pytest.mark.parametrize("name", list(CONSTEXPRS))
+def test_fp64_float_arguments_stay_out_of_the_math(name):
+    from modnorm_op.kernels import backward, forward
+
+    kernel = getattr(forward, name, None) or getattr(backward, name)
+    assert len(_float64_ops(kernel, "fp64")) == len(_float64_ops(kernel, "fp32"))
