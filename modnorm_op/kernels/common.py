@@ -47,7 +47,7 @@ def cast_to(v, DTYPE: tl.constexpr):
 def as_fp32(scalar):
     """A float argument as float32. Triton's launcher passes Python floats as fp32, Inductor's as fp64,
     which would carry every value that touches it into float64 (v4: backward 20x slower under Inductor)."""
-    return scalar.to(tl.float32)
+    return tl.cast(scalar, tl.float32)  # tl.cast, not .to: the scalar may also arrive as a constant
 
 
 @triton.jit
