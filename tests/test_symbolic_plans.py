@@ -3,8 +3,7 @@ shapes, it traces the op's body (ops.py) with B and T as SymInts. The plans must
 launch's grid and integer arguments are expressions of B and T that equal the plan computed for concrete
 sizes, and the guards the trace leaves hold across ordinary sizes (a guard pinning B or T would recompile
 per shape; the one expected guard is on the direct dscale/dshift path). Runs on CPU: the launches are
-recorded under FakeTensorMode, not run; the device split is an
-H100's (132 SMs).
+recorded under FakeTensorMode, not run; the device split is an H100's (132 SMs).
 """
 import pytest
 import torch
