@@ -44,10 +44,13 @@ def cast_to(v, DTYPE: tl.constexpr):
 
 
 @triton.jit
-def as_fp32(scalar):
-    """A float argument as float32. Triton's launcher passes Python floats as fp32, Inductor's as fp64,
+def as_compute(scalar, COMPUTE: tl.constexpr):
+    """A float argument in COMPUTE. Triton's launcher passes Python floats as fp32, Inductor's as fp64,
     which would carry every value that touches it into float64 (v4: backward 20x slower under Inductor)."""
-    return tl.cast(scalar, tl.float32)  # tl.cast, not .to: the scalar may also arrive as a constant
+    if COMPUTE == tl.float32:
+        return tl.cast(scalar, tl.float32)  # tl.cast, not .to: the scalar may also arrive as a constant
+    else:
+        return scalar  # float64 math: used as given (a cast would round a constant through float32)
 
 
 @triton.jit
@@ -60,7 +63,7 @@ def inv_rms(sum_sq, n_cols, eps, MODE: tl.constexpr, X_DTYPE: tl.constexpr, COMP
     """rstd = 1 / sqrt(mean(x^2) + eps), per row; rounded to x's dtype in "none" mode.
 
     Evaluated in float64 and rounded once (one square root per row, so free): a correctly rounded rstd."""
-    rstd = (1.0 / tl.sqrt(sum_sq.to(tl.float64) / n_cols + as_fp32(eps))).to(COMPUTE)
+    rstd = (1.0 / tl.sqrt(sum_sq.to(tl.float64) / n_cols + as_compute(eps, COMPUTE))).to(COMPUTE)
     if MODE == NONE:
         rstd = round_to(rstd, X_DTYPE, COMPUTE)
     return rstd
@@ -69,7 +72,7 @@ def inv_rms(sum_sq, n_cols, eps, MODE: tl.constexpr, X_DTYPE: tl.constexpr, COMP
 @triton.jit
 def load_affine(W, cols, col_ok, w_sd, offset, MODE: tl.constexpr, X_DTYPE: tl.constexpr, COMPUTE: tl.constexpr):
     """a = weight + offset for one block of columns; in x's dtype in "none" mode."""
-    a = tl.load(W + cols.to(tl.int64) * w_sd, mask=col_ok, other=0.0).to(COMPUTE) + as_fp32(offset).to(COMPUTE)
+    a = tl.load(W + cols.to(tl.int64) * w_sd, mask=col_ok, other=0.0).to(COMPUTE) + as_compute(offset, COMPUTE)
     if MODE == NONE:
         a = round_to(a, X_DTYPE, COMPUTE)
     return a
