@@ -27,10 +27,10 @@ from modnorm_op.kernels import backward as bwd_kernels
 from modnorm_op.kernels import forward as fwd_kernels
 from modnorm_op.kernels import launch
 
-# (rows per program, warps, columns per chunk, or None for the whole row in one padded block, or "tail" for the
-# row in two blocks, heuristics.two_blocks)
-FWD_CONFIGS = ([(r, w, None) for r in (1, 2) for w in (4, 8)] + [(1, w, c) for c in (512, 1024) for w in (2, 4)]
-               + [(r, w, "tail") for r in (1, 2) for w in (2, 4, 8)])
+# (rows per program, warps, columns per chunk, or None for the whole row in one padded block)
+FWD_CONFIGS = ([(r, w, None) for r in (1, 2) for w in (4, 8)]
+               + [(r, w, c) for r in (1, 2) for c in (256, 512, 1024, 2048) for w in (1, 2, 4, 8)])
+REP_MS = 100  # do_bench_cudagraph's measuring time per configuration (--rep)
 BWD_CONFIGS = [(p, r, w) for p in (1, 2, 4) for r in (1, 2) for w in (4, 8, 16)]  # (programs/SM, rows, warps)
 
 
@@ -75,7 +75,7 @@ def _sweep(name, what, tiles, set_tile, run, error, floor, kernel):
         if not err < 1e-2:
             print(f"  {name} {what} {label}: WRONG (rel err {err:.1e})")
             continue
-        t = triton.testing.do_bench_cudagraph(run, rep=100, return_mode="median") * 1e-3
+        t = triton.testing.do_bench_cudagraph(run, rep=REP_MS, return_mode="median") * 1e-3
         print(f"  {name:8s} {what} {label}: {t * 1e6:7.1f} us  {floor / t:5.0%}  {regs(kernel)}  err {err:.1e}",
               flush=True)
         best = min(best or (t, label), (t, label))
@@ -86,21 +86,18 @@ def tune_forward(name, shape, bandwidth):
     x, w, s, sh = (t.detach() for t in make_inputs(shape, "per_batch", torch.bfloat16, "cuda"))
     want, _ = reference64(x, w, s, sh, torch.randn_like(x))
     d = shape[2]
-    tiles = []
+    tiles = [("heuristic", heuristics.forward_tile(d))]
     for block_r, warps, chunk in FWD_CONFIGS:
-        if chunk == "tail":
-            head, tail = heuristics.two_blocks(d)
-            if tail:
-                tiles.append((block_r, warps, chunk, heuristics.Tile(block_r, head, 1, warps, tail_d=tail)))
-        else:
+        label = f"rows {block_r} warps {warps} chunk {chunk}"
+        if chunk is None or chunk < d:
             block_d = chunk or triton.next_power_of_2(d)
-            tiles.append((block_r, warps, chunk, heuristics.Tile(block_r, block_d, triton.cdiv(d, block_d), warps)))
+            tiles.append((label, heuristics.Tile(block_r, block_d, triton.cdiv(d, block_d), warps)))
 
     def set_tile(tile):
-        heuristics.forward_tile = lambda n_cols, max_block_d=None: tile
+        heuristics.forward_tile = lambda n_cols, max_block_d=None, elem_bytes=2: tile
 
     floor = floor_bytes(x, w, s)["fwd"] / bandwidth
-    best = _sweep(name, "fwd", [(f"rows {r} warps {w_:2d} chunk {c}", t) for r, w_, c, t in tiles], set_tile,
+    best = _sweep(name, "fwd", tiles, set_tile,
                   lambda: launch.forward(x, w, s, sh, 1e-6, 0.0, "llama", (shape[0], 1)),
                   lambda got: rel_err(got, want), floor, fwd_kernels.modnorm_forward_kernel)
     return best, floor
@@ -199,11 +196,14 @@ def host_times():
 
 
 def main(argv=None):
+    global REP_MS
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--what", default="fwd,bwd,host")
     p.add_argument("--shapes", default=",".join(GPU_SHAPES))
     p.add_argument("--bwd-sweep", action="store_true", help="sweep backward configurations (default: the heuristic's)")
+    p.add_argument("--rep", type=int, default=REP_MS, help="milliseconds of replay per configuration")
     args = p.parse_args(argv)
+    REP_MS = args.rep
     what = args.what.split(",")
     bandwidth = copy_bandwidth("cuda")
     print(f"{torch.cuda.get_device_name()}, torch {torch.__version__}, triton {triton.__version__}, "

@@ -10,12 +10,21 @@ from dataclasses import dataclass
 import torch
 import triton
 
-# Rows longer than this are processed in chunks of this many elements (two passes over the row).
+# Rows longer than this are processed in chunks of this many elements (the backward: two passes over the row).
 MAX_BLOCK_D = 8192
-# Elements one program of the forward kernel holds per tile: rows shorter than this are batched to reach it.
-# One row per program was the fastest forward for D = 1152 ... 5120 (bench/NOTES.md, v2 and v4).
+# Forward, rows up to this long: the row (padded to a power of two) in registers, rows batched to reach
+# FORWARD_TILE_ELEMS elements per program.
+FORWARD_ROW_IN_REGISTERS = 1024
 FORWARD_TILE_ELEMS = 2048
-FORWARD_CHUNK = 512
+# Longer rows: read twice, in chunks of about a third of the row (256 to 1024 columns), the chunk loop unrolled
+# so that every chunk's load is in flight at once; about 20 of the row's elements per thread, at least 4 per
+# chunk (an 8-byte vector of 2-byte elements). The fastest, or within 1%, at each of D = 1152, 2304, 3072,
+# 3840, 5120 on an H100 (bench/NOTES.md v6). At most MAX_FORWARD_CHUNKS chunks (unrolled code): wider
+# chunks beyond that.
+FORWARD_CHUNK_RANGE = (256, 1024)
+ROW_ELEMS_PER_THREAD = 20
+MIN_CHUNK_ELEMS_PER_THREAD = 4
+MAX_FORWARD_CHUNKS = 16
 # Backward, by BLOCK_D: (elements per tile, warps, programs per SM of the persistent grid), measured on an
 # H100 (bench/tune.py, bench/NOTES.md v4). The row tile, the prefetched next tile and the item's
 # accumulators live in registers, so wide rows get few, wide programs.
@@ -34,7 +43,6 @@ class Tile:
     num_chunks: int  # tiles per row: 1 keeps the row in registers
     num_warps: int
     programs_per_sm: int = 0  # backward only: size of the persistent grid
-    tail_d: int = 0  # forward, num_chunks == 1: a second block of this many columns after block_d
 
 
 def _block_d(d, max_block_d):
@@ -42,28 +50,26 @@ def _block_d(d, max_block_d):
     return block_d, triton.cdiv(d, block_d)
 
 
-def two_blocks(d):
-    """(head, tail): power-of-two blocks covering d with fewer idle lanes than one padded block
-    (5120 = 4096 + 1024, 3072 = 2048 + 1024, 3840 = 2048 + 2048); tail 0 for a power of two."""
-    head = triton.next_power_of_2(d + 1) // 2
-    return (d, 0) if head == d else (head, triton.next_power_of_2(d - head))
+def _prev_power_of_2(n):
+    return 1 << (n.bit_length() - 1)
 
 
 @functools.lru_cache(maxsize=None)
-def forward_tile(d, max_block_d=None):
+def forward_tile(d, max_block_d=None, elem_bytes=2):
+    """elem_bytes: x's element size. The chunked rule was measured with 2-byte x; for float32 the row in
+    registers (padded, up to MAX_BLOCK_D) measured 93% (Flux) and 100% (Mochi) of the floor in v4, the
+    chunked rule 85% and 92% in v6, so wider elements keep the row in registers."""
     max_block_d = max_block_d or MAX_BLOCK_D
-    block_d, num_chunks = _block_d(d, max_block_d)
-    block_r = max(1, FORWARD_TILE_ELEMS // block_d) if num_chunks == 1 else 1
-    if num_chunks == 1 and block_d >= 1.5 * d:
-        # one padded block would idle a third of its lanes or more. Measured on an H100 (bench/NOTES.md v4):
-        # for D = 2304, 512-column two-pass programs that re-read the row from cache; for D = 1152 and 5120,
-        # the row as two blocks (1024 + 128, 4096 + 1024). A quarter idle (3072) measured best padded.
-        if 2048 < d <= 4096 and FORWARD_CHUNK < max_block_d:
-            return Tile(1, FORWARD_CHUNK, triton.cdiv(d, FORWARD_CHUNK), 2)
-        head, tail = two_blocks(d)
-        return Tile(block_r, head, 1, 2 if block_d <= 2048 else 4, tail_d=tail)
-    num_warps = 4 if block_r * block_d <= 8192 else 8
-    return Tile(block_r, block_d, num_chunks, num_warps)
+    if d <= min(FORWARD_ROW_IN_REGISTERS if elem_bytes <= 2 else max_block_d, max_block_d):
+        block_d = triton.next_power_of_2(d)
+        block_r = max(1, FORWARD_TILE_ELEMS // block_d)
+        return Tile(block_r, block_d, 1, 4 if block_r * block_d <= 8192 else 8)
+    low, high = FORWARD_CHUNK_RANGE
+    chunk = min(max(_prev_power_of_2(d // 3), low), high, max_block_d)
+    chunk = max(chunk, triton.next_power_of_2(triton.cdiv(d, MAX_FORWARD_CHUNKS)))
+    num_warps = _prev_power_of_2(max(d // (32 * ROW_ELEMS_PER_THREAD), 1))
+    num_warps = max(min(num_warps, chunk // (32 * MIN_CHUNK_ELEMS_PER_THREAD), 16), 1)
+    return Tile(1, chunk, triton.cdiv(d, chunk), num_warps)
 
 
 @functools.lru_cache(maxsize=None)

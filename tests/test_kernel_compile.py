@@ -16,8 +16,7 @@ pytestmark = pytest.mark.skipif(os.environ.get("TRITON_INTERPRET") == "1",
                                 reason="the interpreter does not compile kernels")
 
 CONSTEXPRS = {
-    "modnorm_forward_kernel": dict(MODE=0, HAS_W=True, HAS_SHIFT=True, BLOCK_R=1, BLOCK_D=4096, CHUNKED=False,
-                                   TAIL_D=0),
+    "modnorm_forward_kernel": dict(MODE=0, HAS_W=True, HAS_SHIFT=True, BLOCK_R=1, BLOCK_D=4096, NUM_CHUNKS=1),
     "modnorm_backward_kernel": dict(MODE=0, HAS_W=True, NEED_DX=True, NEED_DW=True, NEED_DS=True, NEED_DSH=True,
                                     BLOCK_R=1, BLOCK_D=4096, ROW_PER_MOD=False),
 }

@@ -1,9 +1,8 @@
-"""Forward kernel: y = h * (1 + scale) + shift, h = rms_norm(x) * (weight + offset), one pass over x.
+"""Forward kernel: y = h * (1 + scale) + shift, h = rms_norm(x) * (weight + offset), x read from memory once.
 
-Each program handles BLOCK_R rows. A row that fits one BLOCK_D block stays in registers; a longer row
-(CHUNKED) is read twice in BLOCK_D chunks: sum of squares first, then normalize and store. With TAIL_D > 0
-the row is two blocks, BLOCK_D columns and then up to TAIL_D more (5120 = 4096 + 1024), so that no lane of a
-power-of-two block padded past D idles.
+Each program handles BLOCK_R rows of NUM_CHUNKS blocks of BLOCK_D columns. A row of one block stays in
+registers; a longer row is read twice, sum of squares first, then normalize and store (the second read
+finds the row in L2). heuristics.forward_tile says which, and why.
 """
 import triton
 import triton.language as tl
@@ -41,7 +40,7 @@ def modnorm_forward_kernel(
     sh_s0, sh_s1, sh_s2, sh_s3, sh_sd,
     w_sd, eps, offset,
     MODE: tl.constexpr, HAS_W: tl.constexpr, HAS_SHIFT: tl.constexpr,
-    BLOCK_R: tl.constexpr, BLOCK_D: tl.constexpr, CHUNKED: tl.constexpr, TAIL_D: tl.constexpr,
+    BLOCK_R: tl.constexpr, BLOCK_D: tl.constexpr, NUM_CHUNKS: tl.constexpr,
 ):
     X_DTYPE: tl.constexpr = Y.dtype.element_ty
     COMPUTE: tl.constexpr = tl.float64 if X_DTYPE == tl.float64 else tl.float32  # reference.compute_dtype
@@ -52,32 +51,17 @@ def modnorm_forward_kernel(
     sc_row = row_offsets(c0, c1, c2, c3, sc_s0, sc_s1, sc_s2, sc_s3)
     sh_row = row_offsets(c0, c1, c2, c3, sh_s0, sh_s1, sh_s2, sh_s3)
     y_row = row_offsets(c0, c1, c2, c3, y_s0, y_s1, y_s2, y_s3)
-    if CHUNKED:
-        sum_sq = tl.zeros([BLOCK_R], COMPUTE)
-        for start in range(0, n_cols, BLOCK_D):
-            cols = start + tl.arange(0, BLOCK_D)
-            mask = row_ok[:, None] & (cols < n_cols)[None, :]
-            xf = load_rows(X, x_row, x_sd, cols, mask, COMPUTE)
-            sum_sq += tl.sum(xf * xf, 1)
-        rstd = inv_rms(sum_sq, n_cols, eps, MODE, X_DTYPE, COMPUTE)
-        for start in range(0, n_cols, BLOCK_D):
-            cols = start + tl.arange(0, BLOCK_D)
-            mask = row_ok[:, None] & (cols < n_cols)[None, :]
-            xf = load_rows(X, x_row, x_sd, cols, mask, COMPUTE)
-            _store_chunk(xf, rstd, cols, row_ok, n_cols, Y, y_row, W, w_sd, SCALE, sc_row, sc_sd, SHIFT, sh_row,
-                         sh_sd, offset, HAS_W, HAS_SHIFT, MODE, COMPUTE)
-    else:
-        cols = tl.arange(0, BLOCK_D)
-        mask = row_ok[:, None] & (cols < n_cols)[None, :]
-        xf = load_rows(X, x_row, x_sd, cols, mask, COMPUTE)
-        sum_sq = tl.sum(xf * xf, 1)
-        if TAIL_D > 0:
-            tail_cols = BLOCK_D + tl.arange(0, TAIL_D)
-            x_tail = load_rows(X, x_row, x_sd, tail_cols, row_ok[:, None] & (tail_cols < n_cols)[None, :], COMPUTE)
-            sum_sq += tl.sum(x_tail * x_tail, 1)
-        rstd = inv_rms(sum_sq, n_cols, eps, MODE, X_DTYPE, COMPUTE)
+    # The chunk loops are unrolled and the squares summed lane by lane, then across the row once: every
+    # chunk's load is in flight at once, with no barrier between them.
+    squares = tl.zeros([BLOCK_R, BLOCK_D], COMPUTE)
+    for c in tl.static_range(NUM_CHUNKS):
+        cols = c * BLOCK_D + tl.arange(0, BLOCK_D)
+        xf = load_rows(X, x_row, x_sd, cols, row_ok[:, None] & (cols < n_cols)[None, :], COMPUTE)
+        squares += xf * xf
+    rstd = inv_rms(tl.sum(squares, 1), n_cols, eps, MODE, X_DTYPE, COMPUTE)
+    for c in tl.static_range(NUM_CHUNKS):
+        cols = c * BLOCK_D + tl.arange(0, BLOCK_D)
+        if NUM_CHUNKS > 1:  # read again, from L2; a row of one chunk is still in registers
+            xf = load_rows(X, x_row, x_sd, cols, row_ok[:, None] & (cols < n_cols)[None, :], COMPUTE)
         _store_chunk(xf, rstd, cols, row_ok, n_cols, Y, y_row, W, w_sd, SCALE, sc_row, sc_sd, SHIFT, sh_row, sh_sd,
                      offset, HAS_W, HAS_SHIFT, MODE, COMPUTE)
-        if TAIL_D > 0:
-            _store_chunk(x_tail, rstd, tail_cols, row_ok, n_cols, Y, y_row, W, w_sd, SCALE, sc_row, sc_sd, SHIFT,
-                         sh_row, sh_sd, offset, HAS_W, HAS_SHIFT, MODE, COMPUTE)

@@ -65,9 +65,10 @@ class _PlanOrder:
 
 @functools.lru_cache(maxsize=4096)
 def _forward_plan(shape, x_strides, scale_shape, scale_strides, shift_strides, w_stride, aligned_shape, mode,
-                  max_block_d):
+                  elem_bytes, max_block_d):
     """(grid, integer arguments, constexpr flags) of one forward launch; None when the strides need plan
-    order (_PlanOrder). max_block_d is heuristics.MAX_BLOCK_D, part of the key because the tile depends on it."""
+    order (_PlanOrder). elem_bytes (x's element size) and max_block_d (heuristics.MAX_BLOCK_D) are part of the key
+    because the tile depends on them."""
     n_cols, lead = int(shape[-1]), shape[:-1]  # block sizes are constexprs: D is specialized
     strides = {"x": x_strides[:-1], "y": contiguous_lead_strides(lead, n_cols),
                "scale": aligned_lead_strides(scale_shape, scale_strides, aligned_shape)}
@@ -77,7 +78,7 @@ def _forward_plan(shape, x_strides, scale_shape, scale_strides, shift_strides, w
         plan = plan_rows(lead, aligned_shape, strides)
     except TooManyDims:
         return None
-    tile = heuristics.forward_tile(n_cols, max_block_d)
+    tile = heuristics.forward_tile(n_cols, max_block_d, elem_bytes)
     scalars = (
         plan.num_rows, n_cols, *plan.sizes[1:],
         *plan.strides["x"], x_strides[-1],
@@ -88,7 +89,7 @@ def _forward_plan(shape, x_strides, scale_shape, scale_strides, shift_strides, w
     )
     flags = dict(
         MODE=MODE_IDS[mode], HAS_W=w_stride is not None, HAS_SHIFT=shift_strides is not None,
-        BLOCK_R=tile.block_r, BLOCK_D=tile.block_d, CHUNKED=tile.num_chunks > 1, TAIL_D=tile.tail_d,
+        BLOCK_R=tile.block_r, BLOCK_D=tile.block_d, NUM_CHUNKS=tile.num_chunks,
         num_warps=tile.num_warps,
     )
     return (triton.cdiv(plan.num_rows, tile.block_r),), scalars, flags
@@ -101,7 +102,7 @@ def forward(x, weight, scale, shift, eps, offset, mode, aligned_shape):
     launch = _cached(
         _forward_plan, tuple(x.shape), x.stride(), tuple(scale.shape), scale.stride(),
         shift.stride() if shift is not None else None, weight.stride(0) if weight is not None else None,
-        tuple(aligned_shape), mode, heuristics.MAX_BLOCK_D)
+        tuple(aligned_shape), mode, x.element_size(), heuristics.MAX_BLOCK_D)
     if launch is None:
         order = _PlanOrder(x, aligned_shape)
         y = forward(order.tensor(x), weight, order.modulation(scale, x.dim()), order.modulation(shift, x.dim()),
