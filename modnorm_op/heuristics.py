@@ -10,7 +10,8 @@ from dataclasses import dataclass
 import torch
 import triton
 
-# Rows longer than this are processed in chunks of this many elements (the backward: two passes over the row).
+# The widest block a kernel holds: the backward processes longer rows in chunks of this many elements (two
+# passes over the row); the forward's chunks and rows in registers never exceed it.
 MAX_BLOCK_D = 8192
 # Forward, rows up to this long: the row (padded to a power of two) in registers, rows batched to reach
 # FORWARD_TILE_ELEMS elements per program.
@@ -60,7 +61,8 @@ def forward_tile(d, max_block_d=None, elem_bytes=2):
     registers (padded, up to MAX_BLOCK_D) measured 93% (Flux) and 100% (Mochi) of the floor in v4, the
     chunked rule 85% and 92% in v6, so wider elements keep the row in registers."""
     max_block_d = max_block_d or MAX_BLOCK_D
-    if d <= min(FORWARD_ROW_IN_REGISTERS if elem_bytes <= 2 else max_block_d, max_block_d):
+    in_registers = max_block_d if elem_bytes > 2 else min(FORWARD_ROW_IN_REGISTERS, max_block_d)
+    if d <= in_registers:
         block_d = triton.next_power_of_2(d)
         block_r = max(1, FORWARD_TILE_ELEMS // block_d)
         return Tile(block_r, block_d, 1, 4 if block_r * block_d <= 8192 else 8)

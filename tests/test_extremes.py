@@ -74,7 +74,8 @@ def _long_row_inputs(pattern, d, device):
 @pytest.mark.parametrize("d", LONG_ROWS)
 def test_long_rows_are_chunked_not_rejected(device, d, pattern):
     """SPEC: any D >= 1, no 64K cap. Rows longer than one block (heuristics.MAX_BLOCK_D) run the chunked
-    kernels (two passes over the row); forward and every gradient against the float64 contract."""
+    kernels (two passes over the row; the forward chunks 2-byte rows from D > 1024 on); forward and every
+    gradient against the float64 contract."""
     torch.manual_seed(d)
     x, weight, scale, shift = _long_row_inputs(pattern, d, device)
     if INTERPRETING:
@@ -92,7 +93,7 @@ def test_long_rows_are_chunked_not_rejected(device, d, pattern):
 
 @pytest.mark.parametrize("d", [8191, 8209, 65537])
 def test_prime_hidden_sizes(device, d):
-    """Prime D: every block has masked columns. 8191 is one block (MAX_BLOCK_D = 8192) short of one column;
+    """Prime D: every block has masked columns. 8191 is one backward block (MAX_BLOCK_D = 8192) short of one column;
     8209 is chunked with a ragged 17-column last chunk; 65537 = 2^16 + 1 leaves a last chunk of ONE column.
     Three rows share a global modulation row, so the backward's cross-row sums see the ragged columns too."""
     torch.manual_seed(d)
