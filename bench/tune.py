@@ -2,8 +2,8 @@
 
     python -m bench.tune [--what fwd,bwd,host] [--shapes flux,mochi]
 
-fwd/bwd: for each shape (bf16, per-batch modulation) and each candidate configuration (the backward: only
-the heuristic's unless --bwd-sweep), the kernels alone
+fwd/bwd: for each shape (bf16, per-batch modulation; the backward also --modulation) and each candidate
+configuration (the backward: only the heuristic's unless --bwd-sweep), the kernels alone
 (CUDA-graph replay, so no host time) against the bandwidth floor, with registers and spills of the compiled
 kernel. Each configuration's result is checked against float64 before it is timed.
 host: host time per eager call on a tiny input (GPU time negligible): the op, its launch function without
@@ -31,7 +31,10 @@ from modnorm_op.kernels import launch
 FWD_CONFIGS = ([(r, w, None) for r in (1, 2) for w in (4, 8)]
                + [(r, w, c) for r in (1, 2) for c in (256, 512, 1024, 2048) for w in (1, 2, 4, 8)])
 REP_MS = 100  # do_bench_cudagraph's measuring time per configuration (--rep)
-BWD_CONFIGS = [(p, r, w) for p in (1, 2, 4) for r in (1, 2) for w in (4, 8, 16)]  # (programs/SM, rows, warps)
+# (programs/SM, columns per chunk, warps, pipeline stages; 1: the next row prefetched in registers); one row
+BWD_CONFIGS = [(p, c, w, st) for p in (2, 4) for c, w in ((128, 1), (128, 2), (256, 1), (256, 2), (256, 4), (512, 2),
+                                                          (512, 4), (1024, 4), (1024, 8)) for st in (1, 3)]
+SMEM_BYTES = 200 * 1024  # a program's pipeline buffers must fit beside the compiler's own shared memory
 
 
 def last_compiled(jit_fn):
@@ -71,7 +74,11 @@ def _sweep(name, what, tiles, set_tile, run, error, floor, kernel):
     for label, tile in tiles:
         set_tile(tile)
         launch.clear_plans()
-        err = error(run())
+        try:
+            err = error(run())
+        except triton.runtime.errors.OutOfResources as e:
+            print(f"  {name} {what} {label}: does not fit ({e})")
+            continue
         if not err < 1e-2:
             print(f"  {name} {what} {label}: WRONG (rel err {err:.1e})")
             continue
@@ -103,23 +110,30 @@ def tune_forward(name, shape, bandwidth):
     return best, floor
 
 
-def tune_backward(name, shape, bandwidth, configs):
-    x, w, s, sh = (t.detach() for t in make_inputs(shape, "per_batch", torch.bfloat16, "cuda"))
+ALIGNED = {"per_batch": lambda b, t: (b, 1), "per_token": lambda b, t: (b, t), "global": lambda b, t: (1, 1)}
+
+
+def tune_backward(name, shape, bandwidth, configs, modulation):
+    x, w, s, sh = (t.detach() for t in make_inputs(shape, modulation, torch.bfloat16, "cuda"))
     dy = torch.randn_like(x)
     _, want = reference64(x, w, s, sh, dy)
-    block_d = triton.next_power_of_2(shape[2])
-    tiles = [("default", heuristics.backward_tile(shape[2]))]
-    for per_sm, block_r, warps in configs or []:
-        if block_r == 1 or block_r * block_d <= 16384:
-            tiles.append((f"{per_sm}/SM rows {block_r} warps {warps:2d}",
-                          heuristics.Tile(block_r, block_d, 1, warps, per_sm)))
+    d = shape[2]
+    tiles = [("default", heuristics.backward_tile(d))]
+    loaded = 3 if modulation == "per_token" else 2  # tensors each pipeline stage holds: x, dy (and scale per row)
+    for per_sm, chunk, warps, stages in configs or []:
+        num_chunks = triton.cdiv(d, chunk)
+        if num_chunks <= heuristics.MAX_FORWARD_CHUNKS and chunk <= triton.next_power_of_2(d) and \
+                stages * num_chunks * chunk * 2 * loaded <= SMEM_BYTES:
+            tiles.append((f"{per_sm}/SM chunk {chunk:4d} x {num_chunks:2d} warps {warps} stages {stages}",
+                          heuristics.Tile(1, chunk, num_chunks, warps, per_sm, stages)))
+    aligned = ALIGNED[modulation](*shape[:2])
 
     def set_tile(tile):
-        heuristics.backward_tile = lambda n_cols, max_block_d=None, row_per_mod=False: tile
+        heuristics.backward_tile = lambda n_cols, max_block_d=None: tile
 
     floor = floor_bytes(x, w, s)["bwd"] / bandwidth
     best = _sweep(name, "bwd", tiles, set_tile,
-                  lambda: launch.backward(dy, x, w, s, sh.dtype, 1e-6, 0.0, "llama", (shape[0], 1), [True] * 4),
+                  lambda: launch.backward(dy, x, w, s, sh.dtype, 1e-6, 0.0, "llama", aligned, [True] * 4),
                   lambda got: max(rel_err(g, r) for g, r in zip(got, want)), floor,
                   bwd_kernels.modnorm_backward_kernel)
     return best, floor
@@ -201,6 +215,7 @@ def main(argv=None):
     p.add_argument("--what", default="fwd,bwd,host")
     p.add_argument("--shapes", default=",".join(GPU_SHAPES))
     p.add_argument("--bwd-sweep", action="store_true", help="sweep backward configurations (default: the heuristic's)")
+    p.add_argument("--modulation", default="per_batch", choices=sorted(ALIGNED), help="backward sweep")
     p.add_argument("--rep", type=int, default=REP_MS, help="milliseconds of replay per configuration")
     args = p.parse_args(argv)
     REP_MS = args.rep
@@ -216,7 +231,8 @@ def main(argv=None):
             (t, label), floor = tune_forward(name, shape, bandwidth)
             summary.append(f"{name:8s} fwd best {t * 1e6:7.1f} us ({floor / t:4.0%}): {label}")
         if "bwd" in what:
-            (t, label), floor = tune_backward(name, shape, bandwidth, BWD_CONFIGS if args.bwd_sweep else None)
+            (t, label), floor = tune_backward(name, shape, bandwidth, BWD_CONFIGS if args.bwd_sweep else None,
+                                             args.modulation)
             summary.append(f"{name:8s} bwd best {t * 1e6:7.1f} us ({floor / t:4.0%}): {label}")
         heuristics.forward_tile, heuristics.backward_tile = originals
         launch.clear_plans()

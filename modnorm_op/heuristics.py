@@ -26,13 +26,19 @@ FORWARD_CHUNK_RANGE = (256, 1024)
 ROW_ELEMS_PER_THREAD = 20
 MIN_CHUNK_ELEMS_PER_THREAD = 4
 MAX_FORWARD_CHUNKS = 16
-# Backward, by BLOCK_D: (elements per tile, warps, programs per SM of the persistent grid), measured on an
-# H100 (bench/tune.py, bench/NOTES.md v4). The row tile, the prefetched next tile and the item's
-# accumulators live in registers, so wide rows get few, wide programs.
-BACKWARD_CONFIGS = {2048: (4096, 4, 4), 4096: (4096, 4, 2), 8192: (8192, 8, 1)}
-# Every row its own modulation row (per-token): a different loop (scale tiles, dweight in registers), whose
-# best configurations were measured in v3.
-BACKWARD_CONFIGS_PER_ROW = {2048: (4096, 4, 4), 4096: (8192, 8, 1), 8192: (8192, 8, 2)}
+# Backward, rows up to MAX_BLOCK_D: the row in registers as NUM_CHUNKS unrolled chunks of about a third of the
+# row (a power of two, at most 1024 columns; rows up to 512 padded to one chunk and batched to
+# BACKWARD_TILE_ELEMS per tile), one 16-byte vector per thread per chunk, warps doubled while a thread would
+# hold more than BACKWARD_ROW_ELEMS_PER_THREAD of the row; about 8 warps per SM, at least 2 programs. Rows up to
+# BACKWARD_SHORT_ROW get the next row prefetched in registers (stages 1), longer rows a 3-stage shared-memory
+# pipeline. The fastest configuration of the sweep at D = 1152, 2304, 3072, 5120, within 1% at 3840, on an H100
+# (bench/NOTES.md v7).
+BACKWARD_MAX_CHUNK = 1024
+BACKWARD_ROW_ELEMS_PER_THREAD = 32
+BACKWARD_SHORT_ROW = 2560
+BACKWARD_TILE_ELEMS = 2048
+# Longer rows: two passes over each row in MAX_BLOCK_D chunks, one program per SM (v4's configuration).
+BACKWARD_TWO_PASS = (8, 1)  # (warps, programs per SM)
 # Under the Triton interpreter (CPU) a few programs exercise the same splitting logic cheaply.
 INTERPRETER_PROGRAMS = 3
 
@@ -44,11 +50,7 @@ class Tile:
     num_chunks: int  # tiles per row: 1 keeps the row in registers
     num_warps: int
     programs_per_sm: int = 0  # backward only: size of the persistent grid
-
-
-def _block_d(d, max_block_d):
-    block_d = min(triton.next_power_of_2(d), max_block_d)
-    return block_d, triton.cdiv(d, block_d)
+    num_stages: int = 1  # backward only: row tiles in flight per program (software pipeline depth)
 
 
 def _prev_power_of_2(n):
@@ -75,14 +77,24 @@ def forward_tile(d, max_block_d=None, elem_bytes=2):
 
 
 @functools.lru_cache(maxsize=None)
-def backward_tile(d, max_block_d=None, row_per_mod=False):
-    """The backward keeps padded power-of-two blocks: the row as two blocks measured slower for every D
-    in the sweep (bench/NOTES.md v4)."""
-    block_d, num_chunks = _block_d(d, max_block_d or MAX_BLOCK_D)
-    configs = BACKWARD_CONFIGS_PER_ROW if row_per_mod else BACKWARD_CONFIGS
-    tile_elems, num_warps, per_sm = configs[min(max(block_d, 2048), 8192)]
-    block_r = max(1, tile_elems // block_d) if num_chunks == 1 else 1
-    return Tile(block_r, block_d, num_chunks, num_warps, per_sm)
+def backward_tile(d, max_block_d=None):
+    """Rows up to max_block_d: in registers as num_chunks chunks of block_d columns (modnorm_backward_kernel);
+    longer rows: two passes in max_block_d chunks (modnorm_backward_chunked_kernel). Per-token rows follow
+    the same rule: within 1% of their sweep's best at D = 3072."""
+    max_block_d = max_block_d or MAX_BLOCK_D
+    if d > max_block_d:
+        num_warps, per_sm = BACKWARD_TWO_PASS
+        return Tile(1, max_block_d, triton.cdiv(d, max_block_d), num_warps, per_sm)
+    padded = triton.next_power_of_2(d)
+    if padded <= BACKWARD_MAX_CHUNK // 2:
+        chunk, block_r = padded, max(1, BACKWARD_TILE_ELEMS // padded)
+    else:
+        chunk, block_r = min(triton.next_power_of_2(triton.cdiv(d, 3)), BACKWARD_MAX_CHUNK, max_block_d), 1
+    num_warps = max(1, block_r * chunk // 256)
+    while num_warps < 16 and block_r * d > 32 * num_warps * BACKWARD_ROW_ELEMS_PER_THREAD:
+        num_warps *= 2
+    stages = 1 if d <= BACKWARD_SHORT_ROW else 3
+    return Tile(block_r, chunk, triton.cdiv(d, chunk), num_warps, max(2, 8 // num_warps), stages)
 
 
 @functools.lru_cache(maxsize=None)

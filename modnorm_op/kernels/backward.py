@@ -44,12 +44,29 @@ def _add_into(PTR, cols, col_ok, value):
 
 
 @triton.jit
-def _load_raw(PTR, rows, rows_end, cols, col_ok, size1, size2, size3, s0, s1, s2, s3, sd):
-    """A [rows, cols] tile in PTR's own dtype (rows >= rows_end masked): loaded one iteration ahead."""
+def _replace(t, i: tl.constexpr, v):
+    """Tuple t with element i replaced by v: per-chunk accumulators are tuples, updated in unrolled loops."""
+    return t[:i] + (v,) + t[i + 1:]
+
+
+@triton.jit
+def _chunk(c: tl.constexpr, BLOCK_D: tl.constexpr, n_cols):
+    cols = c * BLOCK_D + tl.arange(0, BLOCK_D)
+    return cols, cols < n_cols
+
+
+@triton.jit
+def _row_tiles(PTR, rows, rows_end, n_cols, size1, size2, size3, s0, s1, s2, s3, sd,
+               BLOCK_D: tl.constexpr, NUM_CHUNKS: tl.constexpr):
+    """The rows' NUM_CHUNKS [rows, BLOCK_D] tiles of PTR, in PTR's own dtype (rows >= rows_end masked)."""
     c0, c1, c2, c3 = row_coords(rows, size1, size2, size3)
-    mask = (rows < rows_end)[:, None] & col_ok[None, :]
-    ptrs = PTR + row_offsets(c0, c1, c2, c3, s0, s1, s2, s3)[:, None] + cols.to(tl.int64)[None, :] * sd
-    return tl.load(ptrs, mask=mask, other=0.0)
+    row_off = row_offsets(c0, c1, c2, c3, s0, s1, s2, s3)
+    tiles = ()
+    for c in tl.static_range(NUM_CHUNKS):
+        cols, col_ok = _chunk(c, BLOCK_D, n_cols)
+        mask = (rows < rows_end)[:, None] & col_ok[None, :]
+        tiles += (tl.load(PTR + row_off[:, None] + cols.to(tl.int64)[None, :] * sd, mask=mask, other=0.0),)
+    return tiles
 
 
 @triton.jit
@@ -64,60 +81,96 @@ def modnorm_backward_kernel(
     w_sd, eps, offset,
     MODE: tl.constexpr, HAS_W: tl.constexpr,
     NEED_DX: tl.constexpr, NEED_DW: tl.constexpr, NEED_DS: tl.constexpr, NEED_DSH: tl.constexpr,
-    BLOCK_R: tl.constexpr, BLOCK_D: tl.constexpr, ROW_PER_MOD: tl.constexpr,
+    BLOCK_R: tl.constexpr, BLOCK_D: tl.constexpr, NUM_CHUNKS: tl.constexpr, ROW_PER_MOD: tl.constexpr,
+    NUM_STAGES: tl.constexpr,
 ):
-    """Rows that fit one BLOCK_D block. ROW_PER_MOD: every row has its own modulation row (G == 1).
+    """Rows of up to NUM_CHUNKS * BLOCK_D columns, held in registers as a tuple of NUM_CHUNKS
+    [BLOCK_R, BLOCK_D] tiles (chunk loops unrolled), so only the last chunk pads. ROW_PER_MOD: every row has
+    its own modulation row (G == 1). Row sums are gathered lane by lane over the chunks and reduced once.
 
-    The next BLOCK_R rows' x and dy (and scale, per row) are loaded before the current ones are worked
-    on, so a program keeps two tiles of loads in flight."""
+    The row loops are software-pipelined (tl.range with NUM_STAGES): Triton copies the tiles of the next
+    NUM_STAGES - 1 iterations into shared memory (cp.async) while the current one is worked on, so the
+    loads in flight cost shared memory, not registers."""
     X_DTYPE: tl.constexpr = X.dtype.element_ty
     COMPUTE: tl.constexpr = tl.float64 if X_DTYPE == tl.float64 else tl.float32  # reference.compute_dtype
     pid = tl.program_id(0)
-    cols = tl.arange(0, BLOCK_D)
-    col_ok = cols < n_cols
     tile = tl.arange(0, BLOCK_R)
     first_item = pid.to(tl.int64) * items_per_program
     last_item = tl.minimum(first_item + items_per_program, n_items)
+    zeros = (tl.zeros([BLOCK_D], COMPUTE),) * NUM_CHUNKS
     if ROW_PER_MOD:
         # items are single rows: walk them BLOCK_R at a time; dscale/dshift rows are stored as computed
-        a = None
+        a = (None,) * NUM_CHUNKS
         if HAS_W:
-            a = load_affine(W, cols, col_ok, w_sd, offset, MODE, X_DTYPE, COMPUTE)
-        dw_acc = tl.zeros([BLOCK_D], COMPUTE)
-        x_next = _load_raw(X, first_item + tile, last_item, cols, col_ok, size1, size2, size3,
-                           x_s0, x_s1, x_s2, x_s3, x_sd)
-        dy_next = _load_raw(DY, first_item + tile, last_item, cols, col_ok, size1, size2, size3,
-                            dy_s0, dy_s1, dy_s2, dy_s3, dy_sd)
-        sc_next = _load_raw(SCALE, first_item + tile, last_item, cols, col_ok, size1, size2, size3,
-                            sc_s0, sc_s1, sc_s2, sc_s3, sc_sd)
-        for start in range(first_item, last_item, BLOCK_R):
+            a = ()
+            for c in tl.static_range(NUM_CHUNKS):
+                cols, col_ok = _chunk(c, BLOCK_D, n_cols)
+                a += (load_affine(W, cols, col_ok, w_sd, offset, MODE, X_DTYPE, COMPUTE),)
+        dw_acc = zeros
+        if NUM_STAGES == 1:
+            x_next = _row_tiles(X, first_item + tile, last_item, n_cols, size1, size2, size3,
+                                x_s0, x_s1, x_s2, x_s3, x_sd, BLOCK_D, NUM_CHUNKS)
+            dy_next = _row_tiles(DY, first_item + tile, last_item, n_cols, size1, size2, size3,
+                                 dy_s0, dy_s1, dy_s2, dy_s3, dy_sd, BLOCK_D, NUM_CHUNKS)
+            sc_next = _row_tiles(SCALE, first_item + tile, last_item, n_cols, size1, size2, size3,
+                                 sc_s0, sc_s1, sc_s2, sc_s3, sc_sd, BLOCK_D, NUM_CHUNKS)
+        for start in tl.range(first_item, last_item, BLOCK_R, num_stages=NUM_STAGES):
             rows = start + tile
-            mask = (rows < last_item)[:, None] & col_ok[None, :]
-            xf, dyf, mod1 = x_next.to(COMPUTE), dy_next.to(COMPUTE), 1.0 + sc_next.to(COMPUTE)
-            x_next = _load_raw(X, rows + BLOCK_R, last_item, cols, col_ok, size1, size2, size3,
-                               x_s0, x_s1, x_s2, x_s3, x_sd)
-            dy_next = _load_raw(DY, rows + BLOCK_R, last_item, cols, col_ok, size1, size2, size3,
-                                dy_s0, dy_s1, dy_s2, dy_s3, dy_sd)
-            sc_next = _load_raw(SCALE, rows + BLOCK_R, last_item, cols, col_ok, size1, size2, size3,
-                                sc_s0, sc_s1, sc_s2, sc_s3, sc_sd)
-            rstd = inv_rms(tl.sum(xf * xf, 1), n_cols, eps, MODE, X_DTYPE, COMPUTE)
-            xhat, n, h, dh, dn = _grad_terms(xf, dyf, rstd, mod1, a, HAS_W, MODE, X_DTYPE, COMPUTE)
-            c0, c1, c2, c3 = row_coords(rows, size1, size2, size3)
+            row_ok = rows < last_item
+            if NUM_STAGES == 1:  # the next tile's loads go out before this one is worked on
+                x_raw, dy_raw, sc_raw = x_next, dy_next, sc_next
+                x_next = _row_tiles(X, rows + BLOCK_R, last_item, n_cols, size1, size2, size3,
+                                    x_s0, x_s1, x_s2, x_s3, x_sd, BLOCK_D, NUM_CHUNKS)
+                dy_next = _row_tiles(DY, rows + BLOCK_R, last_item, n_cols, size1, size2, size3,
+                                     dy_s0, dy_s1, dy_s2, dy_s3, dy_sd, BLOCK_D, NUM_CHUNKS)
+                sc_next = _row_tiles(SCALE, rows + BLOCK_R, last_item, n_cols, size1, size2, size3,
+                                     sc_s0, sc_s1, sc_s2, sc_s3, sc_sd, BLOCK_D, NUM_CHUNKS)
+            else:
+                x_raw = _row_tiles(X, rows, last_item, n_cols, size1, size2, size3,
+                                   x_s0, x_s1, x_s2, x_s3, x_sd, BLOCK_D, NUM_CHUNKS)
+                dy_raw = _row_tiles(DY, rows, last_item, n_cols, size1, size2, size3,
+                                    dy_s0, dy_s1, dy_s2, dy_s3, dy_sd, BLOCK_D, NUM_CHUNKS)
+                sc_raw = _row_tiles(SCALE, rows, last_item, n_cols, size1, size2, size3,
+                                    sc_s0, sc_s1, sc_s2, sc_s3, sc_sd, BLOCK_D, NUM_CHUNKS)
+            xs, dys, mod1s = (), (), ()
+            squares = tl.zeros([BLOCK_R, BLOCK_D], COMPUTE)
+            for c in tl.static_range(NUM_CHUNKS):
+                xf = x_raw[c].to(COMPUTE)
+                xs += (xf,)
+                dys += (dy_raw[c].to(COMPUTE),)
+                mod1s += (1.0 + sc_raw[c].to(COMPUTE),)
+                squares += xf * xf
+            rstd = inv_rms(tl.sum(squares, 1), n_cols, eps, MODE, X_DTYPE, COMPUTE)
+            dn_xhat = tl.zeros([BLOCK_R, BLOCK_D], COMPUTE)
+            dns = ()
+            for c in tl.static_range(NUM_CHUNKS):
+                cols, col_ok = _chunk(c, BLOCK_D, n_cols)
+                mask = row_ok[:, None] & col_ok[None, :]
+                xhat, n, h, dh, dn = _grad_terms(xs[c], dys[c], rstd, mod1s[c], a[c], HAS_W, MODE, X_DTYPE, COMPUTE)
+                dns += (dn,)
+                dn_xhat += dn * xhat
+                if NEED_DS:
+                    _store_rows(DS_OUT, rows * n_cols, cols, mask, dys[c] * h)
+                if NEED_DSH:
+                    _store_rows(DSH_OUT, rows * n_cols, cols, mask, dys[c])
+                # masked rows may hold NaN (eps = 0): keep them out of the sums
+                dw_acc = _replace(dw_acc, c, dw_acc[c] + tl.sum(tl.where(mask, dh * n, 0.0), 0))
             if NEED_DX:
-                dx = rstd[:, None] * (dn - xhat * (tl.sum(dn * xhat, 1) / n_cols)[:, None])
-                _store_rows(DX, row_offsets(c0, c1, c2, c3, dx_s0, dx_s1, dx_s2, dx_s3), cols, mask, dx)
-            if NEED_DS:
-                _store_rows(DS_OUT, rows * n_cols, cols, mask, dyf * h)
-            if NEED_DSH:
-                _store_rows(DSH_OUT, rows * n_cols, cols, mask, dyf)
-            # masked rows may hold NaN (eps = 0): keep them out of the sums
-            dw_acc += tl.sum(tl.where(mask, dh * n, 0.0), 0)
+                mean_dn_xhat = tl.sum(dn_xhat, 1) / n_cols
+                c0, c1, c2, c3 = row_coords(rows, size1, size2, size3)
+                dx_row = row_offsets(c0, c1, c2, c3, dx_s0, dx_s1, dx_s2, dx_s3)
+                for c in tl.static_range(NUM_CHUNKS):
+                    cols, col_ok = _chunk(c, BLOCK_D, n_cols)
+                    dx = rstd[:, None] * (dns[c] - xs[c] * rstd[:, None] * mean_dn_xhat[:, None])
+                    _store_rows(DX, dx_row, cols, row_ok[:, None] & col_ok[None, :], dx)
         if NEED_DW:
-            tl.store(DW_PART + pid.to(tl.int64) * n_cols + cols, dw_acc, mask=col_ok)
+            for c in tl.static_range(NUM_CHUNKS):
+                cols, col_ok = _chunk(c, BLOCK_D, n_cols)
+                tl.store(DW_PART + pid.to(tl.int64) * n_cols + cols, dw_acc[c], mask=col_ok)
     else:
         # dn = dy * g with g = (1 + scale) * a for the whole item. Only g, A (sum_dy_n) and dshift's sum stay
-        # live across the row loop (not a, 1 + scale and three sums): fewer registers, so wide rows spill
-        # less. dweight goes into this program's own partial row once per item.
+        # live across the row loop (not a, 1 + scale and three sums): fewer registers. dweight goes into this
+        # program's own partial row once per item.
         for item in range(first_item, last_item):
             m = item // splits
             s = item % splits
@@ -125,49 +178,78 @@ def modnorm_backward_kernel(
             row_hi = tl.minimum(row_lo + rows_per_item, (m + 1) * group)
             # every row of the item shares one modulation row: load it once
             g0, g1, g2, g3 = row_coords(row_lo, size1, size2, size3)
-            sc_ptrs = SCALE + row_offsets(g0, g1, g2, g3, sc_s0, sc_s1, sc_s2, sc_s3) + cols.to(tl.int64) * sc_sd
-            g = 1.0 + tl.load(sc_ptrs, mask=col_ok, other=0.0).to(COMPUTE)
-            if HAS_W:
-                g *= load_affine(W, cols, col_ok, w_sd, offset, MODE, X_DTYPE, COMPUTE)
-            sum_dy_n = tl.zeros([BLOCK_D], COMPUTE)
-            dsh_acc = tl.zeros([BLOCK_D], COMPUTE)
-            x_next = _load_raw(X, row_lo + tile, row_hi, cols, col_ok, size1, size2, size3,
-                               x_s0, x_s1, x_s2, x_s3, x_sd)
-            dy_next = _load_raw(DY, row_lo + tile, row_hi, cols, col_ok, size1, size2, size3,
-                                dy_s0, dy_s1, dy_s2, dy_s3, dy_sd)
-            for start in range(row_lo, row_hi, BLOCK_R):
-                rows = start + tile
-                mask = (rows < row_hi)[:, None] & col_ok[None, :]
-                xf, dyf = x_next.to(COMPUTE), dy_next.to(COMPUTE)
-                x_next = _load_raw(X, rows + BLOCK_R, row_hi, cols, col_ok, size1, size2, size3,
-                                   x_s0, x_s1, x_s2, x_s3, x_sd)
-                dy_next = _load_raw(DY, rows + BLOCK_R, row_hi, cols, col_ok, size1, size2, size3,
-                                    dy_s0, dy_s1, dy_s2, dy_s3, dy_sd)
-                rstd = inv_rms(tl.sum(xf * xf, 1), n_cols, eps, MODE, X_DTYPE, COMPUTE)
-                xhat, n, _ = normalize(xf, rstd, None, False, MODE, X_DTYPE, COMPUTE)
-                if NEED_DX:
-                    dn = dyf * g[None, :]
-                    c0, c1, c2, c3 = row_coords(rows, size1, size2, size3)
-                    dx = rstd[:, None] * (dn - xhat * (tl.sum(dn * xhat, 1) / n_cols)[:, None])
-                    _store_rows(DX, row_offsets(c0, c1, c2, c3, dx_s0, dx_s1, dx_s2, dx_s3), cols, mask, dx)
-                # masked rows may hold NaN (eps = 0): keep them out of the sums
-                sum_dy_n += tl.sum(tl.where(mask, dyf * n, 0.0), 0)
-                dsh_acc += tl.sum(dyf, 0)
-            out = (s * n_mod + m) * n_cols + cols
-            if NEED_DS:
-                ds = sum_dy_n
+            sc_item = SCALE + row_offsets(g0, g1, g2, g3, sc_s0, sc_s1, sc_s2, sc_s3)
+            g = ()
+            for c in tl.static_range(NUM_CHUNKS):
+                cols, col_ok = _chunk(c, BLOCK_D, n_cols)
+                gc = 1.0 + tl.load(sc_item + cols.to(tl.int64) * sc_sd, mask=col_ok, other=0.0).to(COMPUTE)
                 if HAS_W:
-                    ds *= load_affine(W, cols, col_ok, w_sd, offset, MODE, X_DTYPE, COMPUTE)
-                tl.store(DS_OUT + out, cast_to(ds, DS_OUT.dtype.element_ty), mask=col_ok)
-            if NEED_DSH:
-                tl.store(DSH_OUT + out, cast_to(dsh_acc, DSH_OUT.dtype.element_ty), mask=col_ok)
-            if NEED_DW:
-                dw = (1.0 + tl.load(sc_ptrs, mask=col_ok, other=0.0).to(COMPUTE)) * sum_dy_n
-                dw_row = DW_PART + pid.to(tl.int64) * n_cols
-                if item == first_item:
-                    tl.store(dw_row + cols, dw, mask=col_ok)
+                    gc *= load_affine(W, cols, col_ok, w_sd, offset, MODE, X_DTYPE, COMPUTE)
+                g += (gc,)
+            sum_dy_n, dsh_acc = zeros, zeros
+            if NUM_STAGES == 1:
+                x_next = _row_tiles(X, row_lo + tile, row_hi, n_cols, size1, size2, size3,
+                                    x_s0, x_s1, x_s2, x_s3, x_sd, BLOCK_D, NUM_CHUNKS)
+                dy_next = _row_tiles(DY, row_lo + tile, row_hi, n_cols, size1, size2, size3,
+                                     dy_s0, dy_s1, dy_s2, dy_s3, dy_sd, BLOCK_D, NUM_CHUNKS)
+            for start in tl.range(row_lo, row_hi, BLOCK_R, num_stages=NUM_STAGES):
+                rows = start + tile
+                row_ok = rows < row_hi
+                if NUM_STAGES == 1:  # the next tile's loads go out before this one is worked on
+                    x_raw, dy_raw = x_next, dy_next
+                    x_next = _row_tiles(X, rows + BLOCK_R, row_hi, n_cols, size1, size2, size3,
+                                        x_s0, x_s1, x_s2, x_s3, x_sd, BLOCK_D, NUM_CHUNKS)
+                    dy_next = _row_tiles(DY, rows + BLOCK_R, row_hi, n_cols, size1, size2, size3,
+                                         dy_s0, dy_s1, dy_s2, dy_s3, dy_sd, BLOCK_D, NUM_CHUNKS)
                 else:
-                    _add_into(dw_row, cols, col_ok, dw)
+                    x_raw = _row_tiles(X, rows, row_hi, n_cols, size1, size2, size3,
+                                       x_s0, x_s1, x_s2, x_s3, x_sd, BLOCK_D, NUM_CHUNKS)
+                    dy_raw = _row_tiles(DY, rows, row_hi, n_cols, size1, size2, size3,
+                                        dy_s0, dy_s1, dy_s2, dy_s3, dy_sd, BLOCK_D, NUM_CHUNKS)
+                xs, dys = (), ()
+                squares = tl.zeros([BLOCK_R, BLOCK_D], COMPUTE)
+                dn_x = tl.zeros([BLOCK_R, BLOCK_D], COMPUTE)
+                for c in tl.static_range(NUM_CHUNKS):
+                    xf = x_raw[c].to(COMPUTE)
+                    dyf = dy_raw[c].to(COMPUTE)
+                    xs += (xf,)
+                    dys += (dyf,)
+                    squares += xf * xf
+                    if NEED_DX:
+                        dn_x += dyf * g[c][None, :] * xf
+                rstd = inv_rms(tl.sum(squares, 1), n_cols, eps, MODE, X_DTYPE, COMPUTE)
+                # mean(dn * xhat) = rstd * sum(dn * x) / D
+                mean_dn_xhat = rstd * tl.sum(dn_x, 1) / n_cols
+                c0, c1, c2, c3 = row_coords(rows, size1, size2, size3)
+                dx_row = row_offsets(c0, c1, c2, c3, dx_s0, dx_s1, dx_s2, dx_s3)
+                for c in tl.static_range(NUM_CHUNKS):
+                    cols, col_ok = _chunk(c, BLOCK_D, n_cols)
+                    mask = row_ok[:, None] & col_ok[None, :]
+                    xhat, n, _ = normalize(xs[c], rstd, None, False, MODE, X_DTYPE, COMPUTE)
+                    if NEED_DX:
+                        dx = rstd[:, None] * (dys[c] * g[c][None, :] - xhat * mean_dn_xhat[:, None])
+                        _store_rows(DX, dx_row, cols, mask, dx)
+                    # masked rows may hold NaN (eps = 0): keep them out of the sums
+                    sum_dy_n = _replace(sum_dy_n, c, sum_dy_n[c] + tl.sum(tl.where(mask, dys[c] * n, 0.0), 0))
+                    dsh_acc = _replace(dsh_acc, c, dsh_acc[c] + tl.sum(dys[c], 0))
+            out_row = (s * n_mod + m) * n_cols  # this item's dscale/dshift partial rows (or final rows)
+            dw_row = pid.to(tl.int64) * n_cols  # this program's dweight partial
+            for c in tl.static_range(NUM_CHUNKS):
+                cols, col_ok = _chunk(c, BLOCK_D, n_cols)
+                if NEED_DS:
+                    ds = sum_dy_n[c]
+                    if HAS_W:
+                        ds *= load_affine(W, cols, col_ok, w_sd, offset, MODE, X_DTYPE, COMPUTE)
+                    tl.store(DS_OUT + out_row + cols, cast_to(ds, DS_OUT.dtype.element_ty), mask=col_ok)
+                if NEED_DSH:
+                    tl.store(DSH_OUT + out_row + cols, cast_to(dsh_acc[c], DSH_OUT.dtype.element_ty), mask=col_ok)
+                if NEED_DW:
+                    one_plus_scale = 1.0 + tl.load(sc_item + cols.to(tl.int64) * sc_sd, mask=col_ok, other=0.0).to(COMPUTE)
+                    dw = one_plus_scale * sum_dy_n[c]
+                    if item == first_item:
+                        tl.store(DW_PART + dw_row + cols, dw, mask=col_ok)
+                    else:
+                        _add_into(DW_PART + dw_row, cols, col_ok, dw)
 
 
 @triton.jit

@@ -141,9 +141,9 @@ def _backward_plan(shape, x_strides, dy_strides, scale_shape, scale_strides, w_s
         return None
     n_mod = plan.num_rows // plan.group
     row_per_mod = bool(plan.group == 1)
-    tile = heuristics.backward_tile(n_cols, max_block_d, row_per_mod)
+    tile = heuristics.backward_tile(n_cols, max_block_d)
     split = heuristics.backward_split(n_mod, plan.group, device, tile.programs_per_sm)
-    chunked = tile.num_chunks > 1
+    chunked = n_cols > max_block_d  # modnorm_backward_chunked_kernel: two passes over each row
     direct = row_per_mod or (not chunked and bool(split.splits == 1))
     scalars = (
         n_cols, plan.group, n_mod, split.splits, split.rows_per_item, split.items_per_program,
@@ -160,7 +160,7 @@ def _backward_plan(shape, x_strides, dy_strides, scale_shape, scale_strides, w_s
         BLOCK_D=tile.block_d, ROW_PER_MOD=row_per_mod, num_warps=tile.num_warps,
     )
     if not chunked:
-        flags["BLOCK_R"] = tile.block_r
+        flags.update(BLOCK_R=tile.block_r, NUM_CHUNKS=tile.num_chunks, NUM_STAGES=tile.num_stages)
     # one reduction launch: row 0 of its grid sums dweight's partials, rows 1.. dscale's then dshift's
     # ints, not bools: a bool in SymInt arithmetic breaks Inductor's value ranges
     reduce_rows = int(need_dw) + (0 if direct else n_mod * (int(need_ds) + int(need_dsh)))
