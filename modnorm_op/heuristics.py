@@ -47,7 +47,7 @@ INTERPRETER_PROGRAMS = 3
 class Tile:
     block_r: int  # rows per tile
     block_d: int  # columns per tile (a power of two)
-    num_chunks: int  # tiles per row: 1 keeps the row in registers
+    num_chunks: int  # tiles per row (forward: 1 keeps the row in registers; backward: in registers up to MAX_BLOCK_D)
     num_warps: int
     programs_per_sm: int = 0  # backward only: size of the persistent grid
     num_stages: int = 1  # backward only: row tiles in flight per program (software pipeline depth)
