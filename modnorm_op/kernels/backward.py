@@ -88,9 +88,10 @@ def modnorm_backward_kernel(
     [BLOCK_R, BLOCK_D] tiles (chunk loops unrolled), so only the last chunk pads. ROW_PER_MOD: every row has
     its own modulation row (G == 1). Row sums are gathered lane by lane over the chunks and reduced once.
 
-    The row loops are software-pipelined (tl.range with NUM_STAGES): Triton copies the tiles of the next
-    NUM_STAGES - 1 iterations into shared memory (cp.async) while the current one is worked on, so the
-    loads in flight cost shared memory, not registers."""
+    The next row tile is in flight while the current one is worked on, one of two ways (heuristics says
+    which): NUM_STAGES == 1, loaded into registers one iteration ahead (no per-row barrier: short rows);
+    NUM_STAGES >= 2, the row loop software-pipelined by Triton (tl.range), which copies the tiles of the next
+    NUM_STAGES - 1 iterations into shared memory (cp.async), costing no registers (long rows)."""
     X_DTYPE: tl.constexpr = X.dtype.element_ty
     COMPUTE: tl.constexpr = tl.float64 if X_DTYPE == tl.float64 else tl.float32  # reference.compute_dtype
     pid = tl.program_id(0)
