@@ -118,21 +118,19 @@ def modnorm_backward_kernel(
         for start in tl.range(first_item, last_item, BLOCK_R, num_stages=NUM_STAGES):
             rows = start + tile
             row_ok = rows < last_item
-            if NUM_STAGES == 1:  # the next tile's loads go out before this one is worked on
-                x_raw, dy_raw, sc_raw = x_next, dy_next, sc_next
-                x_next = _row_tiles(X, rows + BLOCK_R, last_item, n_cols, size1, size2, size3,
-                                    x_s0, x_s1, x_s2, x_s3, x_sd, BLOCK_D, NUM_CHUNKS)
-                dy_next = _row_tiles(DY, rows + BLOCK_R, last_item, n_cols, size1, size2, size3,
-                                     dy_s0, dy_s1, dy_s2, dy_s3, dy_sd, BLOCK_D, NUM_CHUNKS)
-                sc_next = _row_tiles(SCALE, rows + BLOCK_R, last_item, n_cols, size1, size2, size3,
-                                     sc_s0, sc_s1, sc_s2, sc_s3, sc_sd, BLOCK_D, NUM_CHUNKS)
-            else:
-                x_raw = _row_tiles(X, rows, last_item, n_cols, size1, size2, size3,
-                                   x_s0, x_s1, x_s2, x_s3, x_sd, BLOCK_D, NUM_CHUNKS)
-                dy_raw = _row_tiles(DY, rows, last_item, n_cols, size1, size2, size3,
-                                    dy_s0, dy_s1, dy_s2, dy_s3, dy_sd, BLOCK_D, NUM_CHUNKS)
-                sc_raw = _row_tiles(SCALE, rows, last_item, n_cols, size1, size2, size3,
-                                    sc_s0, sc_s1, sc_s2, sc_s3, sc_sd, BLOCK_D, NUM_CHUNKS)
+            # this iteration's loads: the next tile (NUM_STAGES == 1: it goes out before this one is worked on)
+            # or this one (pipelined by Triton)
+            fetch = rows + BLOCK_R if NUM_STAGES == 1 else rows
+            x_raw = _row_tiles(X, fetch, last_item, n_cols, size1, size2, size3,
+                               x_s0, x_s1, x_s2, x_s3, x_sd, BLOCK_D, NUM_CHUNKS)
+            dy_raw = _row_tiles(DY, fetch, last_item, n_cols, size1, size2, size3,
+                                dy_s0, dy_s1, dy_s2, dy_s3, dy_sd, BLOCK_D, NUM_CHUNKS)
+            sc_raw = _row_tiles(SCALE, fetch, last_item, n_cols, size1, size2, size3,
+                                sc_s0, sc_s1, sc_s2, sc_s3, sc_sd, BLOCK_D, NUM_CHUNKS)
+            if NUM_STAGES == 1:
+                x_raw, x_next = x_next, x_raw
+                dy_raw, dy_next = dy_next, dy_raw
+                sc_raw, sc_next = sc_next, sc_raw
             xs, dys, mod1s = (), (), ()
             squares = tl.zeros([BLOCK_R, BLOCK_D], COMPUTE)
             for c in tl.static_range(NUM_CHUNKS):
@@ -196,17 +194,16 @@ def modnorm_backward_kernel(
             for start in tl.range(row_lo, row_hi, BLOCK_R, num_stages=NUM_STAGES):
                 rows = start + tile
                 row_ok = rows < row_hi
-                if NUM_STAGES == 1:  # the next tile's loads go out before this one is worked on
-                    x_raw, dy_raw = x_next, dy_next
-                    x_next = _row_tiles(X, rows + BLOCK_R, row_hi, n_cols, size1, size2, size3,
-                                        x_s0, x_s1, x_s2, x_s3, x_sd, BLOCK_D, NUM_CHUNKS)
-                    dy_next = _row_tiles(DY, rows + BLOCK_R, row_hi, n_cols, size1, size2, size3,
-                                         dy_s0, dy_s1, dy_s2, dy_s3, dy_sd, BLOCK_D, NUM_CHUNKS)
-                else:
-                    x_raw = _row_tiles(X, rows, row_hi, n_cols, size1, size2, size3,
-                                       x_s0, x_s1, x_s2, x_s3, x_sd, BLOCK_D, NUM_CHUNKS)
-                    dy_raw = _row_tiles(DY, rows, row_hi, n_cols, size1, size2, size3,
-                                        dy_s0, dy_s1, dy_s2, dy_s3, dy_sd, BLOCK_D, NUM_CHUNKS)
+                # this iteration's loads: the next tile (NUM_STAGES == 1: it goes out before this one is worked on)
+                # or this one (pipelined by Triton)
+                fetch = rows + BLOCK_R if NUM_STAGES == 1 else rows
+                x_raw = _row_tiles(X, fetch, row_hi, n_cols, size1, size2, size3,
+                                   x_s0, x_s1, x_s2, x_s3, x_sd, BLOCK_D, NUM_CHUNKS)
+                dy_raw = _row_tiles(DY, fetch, row_hi, n_cols, size1, size2, size3,
+                                    dy_s0, dy_s1, dy_s2, dy_s3, dy_sd, BLOCK_D, NUM_CHUNKS)
+                if NUM_STAGES == 1:
+                    x_raw, x_next = x_next, x_raw
+                    dy_raw, dy_next = dy_next, dy_raw
                 xs, dys = (), ()
                 squares = tl.zeros([BLOCK_R, BLOCK_D], COMPUTE)
                 dn_x = tl.zeros([BLOCK_R, BLOCK_D], COMPUTE)
@@ -245,8 +242,8 @@ def modnorm_backward_kernel(
                 if NEED_DSH:
                     tl.store(DSH_OUT + out_row + cols, cast_to(dsh_acc[c], DSH_OUT.dtype.element_ty), mask=col_ok)
                 if NEED_DW:
-                    one_plus_scale = 1.0 + tl.load(sc_item + cols.to(tl.int64) * sc_sd, mask=col_ok, other=0.0).to(COMPUTE)
-                    dw = one_plus_scale * sum_dy_n[c]
+                    scale = tl.load(sc_item + cols.to(tl.int64) * sc_sd, mask=col_ok, other=0.0).to(COMPUTE)
+                    dw = (1.0 + scale) * sum_dy_n[c]
                     if item == first_item:
                         tl.store(DW_PART + dw_row + cols, dw, mask=col_ok)
                     else:
