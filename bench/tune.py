@@ -3,7 +3,7 @@
     python -m bench.tune [--what fwd,bwd,host] [--shapes flux,mochi]
 
 fwd/bwd: for each shape (bf16, per-batch modulation; the backward also --modulation) and each candidate
-configuration (the backward: only the heuristic's unless --bwd-sweep), the kernels alone
+configuration (the backward: only the heuristic's unless --bwd-sweep or --bwd-configs), the kernels alone
 (CUDA-graph replay, so no host time) against the bandwidth floor, with registers and spills of the compiled
 kernel. Each configuration's result is checked against float64 before it is timed.
 host: host time per eager call on a tiny input (GPU time negligible): the op, its launch function without
@@ -215,6 +215,8 @@ def main(argv=None):
     p.add_argument("--what", default="fwd,bwd,host")
     p.add_argument("--shapes", default=",".join(GPU_SHAPES))
     p.add_argument("--bwd-sweep", action="store_true", help="sweep backward configurations (default: the heuristic's)")
+    p.add_argument("--bwd-configs", default="", help="backward configurations to time instead of the sweep's, "
+                   "comma-separated programs/SM:chunk:warps:stages, e.g. 4:512:2:1,6:512:2:1")
     p.add_argument("--modulation", default="per_batch", choices=sorted(ALIGNED), help="backward sweep")
     p.add_argument("--rep", type=int, default=REP_MS, help="milliseconds of replay per configuration")
     args = p.parse_args(argv)
@@ -231,8 +233,9 @@ def main(argv=None):
             (t, label), floor = tune_forward(name, shape, bandwidth)
             summary.append(f"{name:8s} fwd best {t * 1e6:7.1f} us ({floor / t:4.0%}): {label}")
         if "bwd" in what:
-            (t, label), floor = tune_backward(name, shape, bandwidth, BWD_CONFIGS if args.bwd_sweep else None,
-                                             args.modulation)
+            configs = [tuple(map(int, c.split(":"))) for c in args.bwd_configs.split(",") if c]
+            (t, label), floor = tune_backward(name, shape, bandwidth,
+                                             configs or (BWD_CONFIGS if args.bwd_sweep else None), args.modulation)
             summary.append(f"{name:8s} bwd best {t * 1e6:7.1f} us ({floor / t:4.0%}): {label}")
         heuristics.forward_tile, heuristics.backward_tile = originals
         launch.clear_plans()

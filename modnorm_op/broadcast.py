@@ -69,7 +69,7 @@ def contiguous_lead_strides(lead_shape, row_len):
 
 @dataclass(frozen=True)
 class RowPlan:
-    """Leading dims (outer to inner, MAX_DIMS of them, padded with 1) and each tensor's strides over them.
+    """Leading dims (outer to inner, MAX_DIMS of them, padded with inner 1s) and each tensor's strides over them.
 
     Row r of the index space has coordinates unravel(r, sizes); mod dims come first, so all the G rows
     that share modulation row m are r in [m * G, (m + 1) * G).
@@ -115,8 +115,10 @@ def plan_rows(lead_shape, mod_shape, strides_by_name):
             f"x's leading shape {tuple(lead_shape)} with modulation shape {tuple(mod_shape)} and these strides "
             f"needs {len(merged)} separately strided leading dims; the kernels address at most {MAX_DIMS}"
         )
+    # padded on the inner side: the kernels' divisions by inner sizes of 1 vanish (Triton and Inductor
+    # specialize integer arguments equal to 1), so a 1-D index space costs no division, a 2-D one one
     pad = [(1, {k: 0 for k in strides_by_name})] * (MAX_DIMS - len(merged))
-    merged = pad + merged
+    merged = merged + pad
     return RowPlan(
         sizes=tuple(size for size, _ in merged),
         strides={k: tuple(st[k] for _, st in merged) for k in strides_by_name},

@@ -234,8 +234,8 @@ def test_plan_rows_global_scale_merges_all_leading_dims():
     sharing modulation row 0."""
     lead = (2, 3, 4)
     plan = plan_rows(lead, (1, 1, 1), {"x": _contiguous_strides(lead + (D,)), "scale": (0, 0, 0)})
-    assert plan.sizes == (1,) * (MAX_DIMS - 1) + (24,)
-    assert plan.strides["x"][-1] == D and plan.strides["scale"][-1] == 0
+    assert plan.sizes == (24,) + (1,) * (MAX_DIMS - 1)
+    assert plan.strides["x"][0] == D and plan.strides["scale"][0] == 0
     assert plan.num_rows == 24 and plan.group == 24
 
 
@@ -244,9 +244,9 @@ def test_plan_rows_per_batch_scale_groups_the_broadcast_dims():
     broadcast dim of 12 rows that share a modulation row."""
     lead = (2, 3, 4)
     plan = plan_rows(lead, (2, 1, 1), {"x": _contiguous_strides(lead + (D,)), "scale": (D, 0, 0)})
-    assert plan.sizes == (1,) * (MAX_DIMS - 2) + (2, 12)
-    assert plan.strides["x"][-2:] == (12 * D, D)
-    assert plan.strides["scale"][-2:] == (D, 0)
+    assert plan.sizes == (2, 12) + (1,) * (MAX_DIMS - 2)
+    assert plan.strides["x"][:2] == (12 * D, D)
+    assert plan.strides["scale"][:2] == (D, 0)
     assert plan.num_rows == 24 and plan.group == 12
 
 
@@ -254,7 +254,7 @@ def test_plan_rows_per_token_scale_is_one_row_per_modulation_row():
     lead = (2, 3, 4)
     strides = _contiguous_strides(lead + (D,))
     plan = plan_rows(lead, lead, {"x": strides, "scale": strides})
-    assert plan.sizes == (1,) * (MAX_DIMS - 1) + (24,)
+    assert plan.sizes == (24,) + (1,) * (MAX_DIMS - 1)
     assert plan.group == 1
 
 
@@ -264,8 +264,8 @@ def test_plan_rows_does_not_merge_dims_whose_strides_do_not_allow_it():
     s, b = 5, 3
     x = torch.empty(b, s, D).transpose(0, 1)
     plan = plan_rows(x.shape[:-1], (1, 1), {"x": x.stride()[:-1], "scale": (0, 0)})
-    assert plan.sizes == (1,) * (MAX_DIMS - 2) + (s, b)
-    assert plan.strides["x"][-2:] == (D, s * D)
+    assert plan.sizes == (s, b) + (1,) * (MAX_DIMS - 2)
+    assert plan.strides["x"][:2] == (D, s * D)
     assert plan.group == s * b
 
 

@@ -25,11 +25,15 @@ def _grad_terms(xf, dyf, rstd, mod1, a, HAS_W: tl.constexpr, MODE: tl.constexpr,
     """For a [rows, cols] tile with its rows' rstd: xhat, n, h (as the forward computed them), dh, dn."""
     xhat, n, h = normalize(xf, rstd, a, HAS_W, MODE, X_DTYPE, COMPUTE)
     dh = dyf * mod1
+    return xhat, n, h, dh, _times_affine(dh, a, HAS_W)
+
+
+@triton.jit
+def _times_affine(dh, a, HAS_W: tl.constexpr):
+    """dn = dh * a for a [rows, cols] tile (dn = dh without weight)."""
     if HAS_W:
-        dn = dh * a[None, :]
-    else:
-        dn = dh
-    return xhat, n, h, dh, dn
+        dh = dh * a[None, :]
+    return dh
 
 
 @triton.jit
@@ -53,6 +57,33 @@ def _replace(t, i: tl.constexpr, v):
 def _chunk(c: tl.constexpr, BLOCK_D: tl.constexpr, n_cols):
     cols = c * BLOCK_D + tl.arange(0, BLOCK_D)
     return cols, cols < n_cols
+
+
+@triton.jit
+def _add_pairs(a0, b0, a1, b1):
+    return a0 + a1, b0 + b1
+
+
+@triton.jit
+def _row_sums(squares, dn_x):
+    """sum(x^2) and sum(dn * x) per row of two [rows, cols] tiles, in one reduction (one cross-warp
+    exchange, not two)."""
+    return tl.reduce((squares, dn_x), 1, _add_pairs)
+
+
+@triton.jit
+def _rows_only(row_ok, value, BLOCK_R: tl.constexpr):
+    """value with rows past the end zeroed: those may hold NaN (x = 0 with eps = 0). Padded columns may
+    too, but they stay in their own lanes of a column sum and are never stored."""
+    if BLOCK_R > 1:
+        value = tl.where(row_ok[:, None], value, 0.0)
+    return value
+
+
+@triton.jit
+def _dx_offsets(rows, size1, size2, size3, s0, s1, s2, s3):
+    c0, c1, c2, c3 = row_coords(rows, size1, size2, size3)
+    return row_offsets(c0, c1, c2, c3, s0, s1, s2, s3)
 
 
 @triton.jit
@@ -99,6 +130,7 @@ def modnorm_backward_kernel(
     first_item = pid.to(tl.int64) * items_per_program
     last_item = tl.minimum(first_item + items_per_program, n_items)
     zeros = (tl.zeros([BLOCK_D], COMPUTE),) * NUM_CHUNKS
+    inv_n = 1.0 / tl.cast(n_cols, COMPUTE)  # 1 / D: a multiply per row, not a division
     if ROW_PER_MOD:
         # items are single rows: walk them BLOCK_R at a time; dscale/dshift rows are stored as computed
         a = (None,) * NUM_CHUNKS
@@ -115,6 +147,7 @@ def modnorm_backward_kernel(
                                  dy_s0, dy_s1, dy_s2, dy_s3, dy_sd, BLOCK_D, NUM_CHUNKS)
             sc_next = _row_tiles(SCALE, first_item + tile, last_item, n_cols, size1, size2, size3,
                                  sc_s0, sc_s1, sc_s2, sc_s3, sc_sd, BLOCK_D, NUM_CHUNKS)
+            dx_row_next = _dx_offsets(first_item + tile, size1, size2, size3, dx_s0, dx_s1, dx_s2, dx_s3)
         for start in tl.range(first_item, last_item, BLOCK_R, num_stages=NUM_STAGES):
             rows = start + tile
             row_ok = rows < last_item
@@ -127,41 +160,42 @@ def modnorm_backward_kernel(
                                 dy_s0, dy_s1, dy_s2, dy_s3, dy_sd, BLOCK_D, NUM_CHUNKS)
             sc_raw = _row_tiles(SCALE, fetch, last_item, n_cols, size1, size2, size3,
                                 sc_s0, sc_s1, sc_s2, sc_s3, sc_sd, BLOCK_D, NUM_CHUNKS)
+            dx_row = _dx_offsets(fetch, size1, size2, size3, dx_s0, dx_s1, dx_s2, dx_s3)
             if NUM_STAGES == 1:
                 x_raw, x_next = x_next, x_raw
                 dy_raw, dy_next = dy_next, dy_raw
                 sc_raw, sc_next = sc_next, sc_raw
-            xs, dys, mod1s = (), (), ()
+                dx_row, dx_row_next = dx_row_next, dx_row
+            # first pass: everything that does not need rstd, and the two row sums
+            xs, dys, dhs = (), (), ()
             squares = tl.zeros([BLOCK_R, BLOCK_D], COMPUTE)
+            dn_x = tl.zeros([BLOCK_R, BLOCK_D], COMPUTE)
             for c in tl.static_range(NUM_CHUNKS):
                 xf = x_raw[c].to(COMPUTE)
+                dyf = dy_raw[c].to(COMPUTE)
+                dh = dyf * (1.0 + sc_raw[c].to(COMPUTE))
                 xs += (xf,)
-                dys += (dy_raw[c].to(COMPUTE),)
-                mod1s += (1.0 + sc_raw[c].to(COMPUTE),)
+                dys += (dyf,)
+                dhs += (dh,)
                 squares += xf * xf
-            rstd = inv_rms(tl.sum(squares, 1), n_cols, eps, MODE, X_DTYPE, COMPUTE)
-            dn_xhat = tl.zeros([BLOCK_R, BLOCK_D], COMPUTE)
-            dns = ()
+                dn_x += _times_affine(dh, a[c], HAS_W) * xf
+            sum_sq, sum_dn_x = _row_sums(squares, dn_x)
+            rstd = inv_rms(sum_sq, n_cols, eps, MODE, X_DTYPE, COMPUTE)
+            # mean(dn * xhat) = rstd * sum(dn * x) / D
+            mean_dn_xhat = rstd * sum_dn_x * inv_n
             for c in tl.static_range(NUM_CHUNKS):
                 cols, col_ok = _chunk(c, BLOCK_D, n_cols)
                 mask = row_ok[:, None] & col_ok[None, :]
-                xhat, n, h, dh, dn = _grad_terms(xs[c], dys[c], rstd, mod1s[c], a[c], HAS_W, MODE, X_DTYPE, COMPUTE)
-                dns += (dn,)
-                dn_xhat += dn * xhat
+                xhat, n, h = normalize(xs[c], rstd, a[c], HAS_W, MODE, X_DTYPE, COMPUTE)
                 if NEED_DS:
                     _store_rows(DS_OUT, rows * n_cols, cols, mask, dys[c] * h)
                 if NEED_DSH:
                     _store_rows(DSH_OUT, rows * n_cols, cols, mask, dys[c])
-                # masked rows may hold NaN (eps = 0): keep them out of the sums
-                dw_acc = _replace(dw_acc, c, dw_acc[c] + tl.sum(tl.where(mask, dh * n, 0.0), 0))
-            if NEED_DX:
-                mean_dn_xhat = tl.sum(dn_xhat, 1) / n_cols
-                c0, c1, c2, c3 = row_coords(rows, size1, size2, size3)
-                dx_row = row_offsets(c0, c1, c2, c3, dx_s0, dx_s1, dx_s2, dx_s3)
-                for c in tl.static_range(NUM_CHUNKS):
-                    cols, col_ok = _chunk(c, BLOCK_D, n_cols)
-                    dx = rstd[:, None] * (dns[c] - xs[c] * rstd[:, None] * mean_dn_xhat[:, None])
-                    _store_rows(DX, dx_row, cols, row_ok[:, None] & col_ok[None, :], dx)
+                if NEED_DW:
+                    dw_acc = _replace(dw_acc, c, dw_acc[c] + tl.sum(_rows_only(row_ok, dhs[c] * n, BLOCK_R), 0))
+                if NEED_DX:
+                    dx = rstd[:, None] * (_times_affine(dhs[c], a[c], HAS_W) - xhat * mean_dn_xhat[:, None])
+                    _store_rows(DX, dx_row, cols, mask, dx)
         if NEED_DW:
             for c in tl.static_range(NUM_CHUNKS):
                 cols, col_ok = _chunk(c, BLOCK_D, n_cols)
@@ -176,6 +210,12 @@ def modnorm_backward_kernel(
             row_lo = m * group + s * rows_per_item
             row_hi = tl.minimum(row_lo + rows_per_item, (m + 1) * group)
             # every row of the item shares one modulation row: load it once
+            if NUM_STAGES == 1:  # the item's first rows go out before its modulation row is read
+                x_next = _row_tiles(X, row_lo + tile, row_hi, n_cols, size1, size2, size3,
+                                    x_s0, x_s1, x_s2, x_s3, x_sd, BLOCK_D, NUM_CHUNKS)
+                dy_next = _row_tiles(DY, row_lo + tile, row_hi, n_cols, size1, size2, size3,
+                                     dy_s0, dy_s1, dy_s2, dy_s3, dy_sd, BLOCK_D, NUM_CHUNKS)
+                dx_row_next = _dx_offsets(row_lo + tile, size1, size2, size3, dx_s0, dx_s1, dx_s2, dx_s3)
             g0, g1, g2, g3 = row_coords(row_lo, size1, size2, size3)
             sc_item = SCALE + row_offsets(g0, g1, g2, g3, sc_s0, sc_s1, sc_s2, sc_s3)
             g = ()
@@ -186,11 +226,6 @@ def modnorm_backward_kernel(
                     gc *= load_affine(W, cols, col_ok, w_sd, offset, MODE, X_DTYPE, COMPUTE)
                 g += (gc,)
             sum_dy_n, dsh_acc = zeros, zeros
-            if NUM_STAGES == 1:
-                x_next = _row_tiles(X, row_lo + tile, row_hi, n_cols, size1, size2, size3,
-                                    x_s0, x_s1, x_s2, x_s3, x_sd, BLOCK_D, NUM_CHUNKS)
-                dy_next = _row_tiles(DY, row_lo + tile, row_hi, n_cols, size1, size2, size3,
-                                     dy_s0, dy_s1, dy_s2, dy_s3, dy_sd, BLOCK_D, NUM_CHUNKS)
             for start in tl.range(row_lo, row_hi, BLOCK_R, num_stages=NUM_STAGES):
                 rows = start + tile
                 row_ok = rows < row_hi
@@ -201,9 +236,11 @@ def modnorm_backward_kernel(
                                    x_s0, x_s1, x_s2, x_s3, x_sd, BLOCK_D, NUM_CHUNKS)
                 dy_raw = _row_tiles(DY, fetch, row_hi, n_cols, size1, size2, size3,
                                     dy_s0, dy_s1, dy_s2, dy_s3, dy_sd, BLOCK_D, NUM_CHUNKS)
+                dx_row = _dx_offsets(fetch, size1, size2, size3, dx_s0, dx_s1, dx_s2, dx_s3)
                 if NUM_STAGES == 1:
                     x_raw, x_next = x_next, x_raw
                     dy_raw, dy_next = dy_next, dy_raw
+                    dx_row, dx_row_next = dx_row_next, dx_row
                 xs, dys = (), ()
                 squares = tl.zeros([BLOCK_R, BLOCK_D], COMPUTE)
                 dn_x = tl.zeros([BLOCK_R, BLOCK_D], COMPUTE)
@@ -215,11 +252,10 @@ def modnorm_backward_kernel(
                     squares += xf * xf
                     if NEED_DX:
                         dn_x += dyf * g[c][None, :] * xf
-                rstd = inv_rms(tl.sum(squares, 1), n_cols, eps, MODE, X_DTYPE, COMPUTE)
+                sum_sq, sum_dn_x = _row_sums(squares, dn_x)
+                rstd = inv_rms(sum_sq, n_cols, eps, MODE, X_DTYPE, COMPUTE)
                 # mean(dn * xhat) = rstd * sum(dn * x) / D
-                mean_dn_xhat = rstd * tl.sum(dn_x, 1) / n_cols
-                c0, c1, c2, c3 = row_coords(rows, size1, size2, size3)
-                dx_row = row_offsets(c0, c1, c2, c3, dx_s0, dx_s1, dx_s2, dx_s3)
+                mean_dn_xhat = rstd * sum_dn_x * inv_n
                 for c in tl.static_range(NUM_CHUNKS):
                     cols, col_ok = _chunk(c, BLOCK_D, n_cols)
                     mask = row_ok[:, None] & col_ok[None, :]
@@ -227,8 +263,7 @@ def modnorm_backward_kernel(
                     if NEED_DX:
                         dx = rstd[:, None] * (dys[c] * g[c][None, :] - xhat * mean_dn_xhat[:, None])
                         _store_rows(DX, dx_row, cols, mask, dx)
-                    # masked rows may hold NaN (eps = 0): keep them out of the sums
-                    sum_dy_n = _replace(sum_dy_n, c, sum_dy_n[c] + tl.sum(tl.where(mask, dys[c] * n, 0.0), 0))
+                    sum_dy_n = _replace(sum_dy_n, c, sum_dy_n[c] + tl.sum(_rows_only(row_ok, dys[c] * n, BLOCK_R), 0))
                     dsh_acc = _replace(dsh_acc, c, dsh_acc[c] + tl.sum(dys[c], 0))
             out_row = (s * n_mod + m) * n_cols  # this item's dscale/dshift partial rows (or final rows)
             dw_row = pid.to(tl.int64) * n_cols  # this program's dweight partial
