@@ -113,23 +113,31 @@ def tune_forward(name, shape, bandwidth):
 ALIGNED = {"per_batch": lambda b, t: (b, 1), "per_token": lambda b, t: (b, t), "global": lambda b, t: (1, 1)}
 
 
-def tune_backward(name, shape, bandwidth, configs, modulation):
+def tune_backward(name, shape, bandwidth, configs, modulation, reduce_tiles=()):
     x, w, s, sh = (t.detach() for t in make_inputs(shape, modulation, torch.bfloat16, "cuda"))
     dy = torch.randn_like(x)
     _, want = reference64(x, w, s, sh, dy)
     d = shape[2]
     tiles = [("default", heuristics.backward_tile(d))]
     loaded = 3 if modulation == "per_token" else 2  # tensors each pipeline stage holds: x, dy (and scale per row)
-    for per_sm, chunk, warps, stages in configs or []:
+    for per_sm, chunk, warps, stages, *cap in configs or []:
         num_chunks = triton.cdiv(d, chunk)
+        max_registers = cap[0] if cap else 0
         if num_chunks <= heuristics.MAX_FORWARD_CHUNKS and chunk <= triton.next_power_of_2(d) and \
                 stages * num_chunks * chunk * 2 * loaded <= SMEM_BYTES:
-            tiles.append((f"{per_sm}/SM chunk {chunk:4d} x {num_chunks:2d} warps {warps} stages {stages}",
-                          heuristics.Tile(1, chunk, num_chunks, warps, per_sm, stages)))
+            tiles.append((f"{per_sm}/SM chunk {chunk:4d} x {num_chunks:2d} warps {warps} stages {stages}"
+                          + (f" maxnreg {max_registers}" if max_registers else ""),
+                          heuristics.Tile(1, chunk, num_chunks, warps, per_sm, stages, max_registers)))
     aligned = ALIGNED[modulation](*shape[:2])
 
     def set_tile(tile):
         heuristics.backward_tile = lambda n_cols, max_block_d=None: tile
+
+    if reduce_tiles:  # the backward tile stays the heuristic's; the partial-sum kernel's tile varies
+        tiles = [(f"reduce {t}", t) for t in [heuristics.REDUCE_TILE] + reduce_tiles]
+
+        def set_tile(tile):
+            heuristics.REDUCE_TILE = tile
 
     floor = floor_bytes(x, w, s)["bwd"] / bandwidth
     best = _sweep(name, "bwd", tiles, set_tile,
@@ -216,7 +224,9 @@ def main(argv=None):
     p.add_argument("--shapes", default=",".join(GPU_SHAPES))
     p.add_argument("--bwd-sweep", action="store_true", help="sweep backward configurations (default: the heuristic's)")
     p.add_argument("--bwd-configs", default="", help="backward configurations to time instead of the sweep's, "
-                   "comma-separated programs/SM:chunk:warps:stages, e.g. 4:512:2:1,6:512:2:1")
+                   "comma-separated programs/SM:chunk:warps:stages[:maxnreg], e.g. 4:512:2:1,6:512:2:1:168")
+    p.add_argument("--reduce-tiles", default="", help="partial-sum tiles to time (the whole backward) against "
+                   "the default, comma-separated partials:columns:warps:stages, e.g. 64:32:4:3")
     p.add_argument("--modulation", default="per_batch", choices=sorted(ALIGNED), help="backward sweep")
     p.add_argument("--rep", type=int, default=REP_MS, help="milliseconds of replay per configuration")
     args = p.parse_args(argv)
@@ -226,7 +236,8 @@ def main(argv=None):
     print(f"{torch.cuda.get_device_name()}, torch {torch.__version__}, triton {triton.__version__}, "
           f"copy bandwidth {bandwidth / 1e9:.0f} GB/s", flush=True)
     summary = []
-    originals = (heuristics.forward_tile, heuristics.backward_tile)
+    originals = (heuristics.forward_tile, heuristics.backward_tile, heuristics.REDUCE_TILE)
+    reduce_tiles = [heuristics.ReduceTile(*map(int, t.split(":"))) for t in args.reduce_tiles.split(",") if t]
     for name in args.shapes.split(","):
         shape = GPU_SHAPES[name]
         if "fwd" in what:
@@ -235,9 +246,10 @@ def main(argv=None):
         if "bwd" in what:
             configs = [tuple(map(int, c.split(":"))) for c in args.bwd_configs.split(",") if c]
             (t, label), floor = tune_backward(name, shape, bandwidth,
-                                             configs or (BWD_CONFIGS if args.bwd_sweep else None), args.modulation)
+                                             configs or (BWD_CONFIGS if args.bwd_sweep else None), args.modulation,
+                                             reduce_tiles)
             summary.append(f"{name:8s} bwd best {t * 1e6:7.1f} us ({floor / t:4.0%}): {label}")
-        heuristics.forward_tile, heuristics.backward_tile = originals
+        heuristics.forward_tile, heuristics.backward_tile, heuristics.REDUCE_TILE = originals
         launch.clear_plans()
     if "host" in what:
         host_times()
