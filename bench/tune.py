@@ -120,14 +120,12 @@ def tune_backward(name, shape, bandwidth, configs, modulation, reduce_tiles=()):
     d = shape[2]
     tiles = [("default", heuristics.backward_tile(d))]
     loaded = 3 if modulation == "per_token" else 2  # tensors each pipeline stage holds: x, dy (and scale per row)
-    for per_sm, chunk, warps, stages, *cap in configs or []:
+    for per_sm, chunk, warps, stages in configs or []:
         num_chunks = triton.cdiv(d, chunk)
-        max_registers = cap[0] if cap else 0
         if num_chunks <= heuristics.MAX_FORWARD_CHUNKS and chunk <= triton.next_power_of_2(d) and \
                 stages * num_chunks * chunk * 2 * loaded <= SMEM_BYTES:
-            tiles.append((f"{per_sm}/SM chunk {chunk:4d} x {num_chunks:2d} warps {warps} stages {stages}"
-                          + (f" maxnreg {max_registers}" if max_registers else ""),
-                          heuristics.Tile(1, chunk, num_chunks, warps, per_sm, stages, max_registers)))
+            tiles.append((f"{per_sm}/SM chunk {chunk:4d} x {num_chunks:2d} warps {warps} stages {stages}",
+                          heuristics.Tile(1, chunk, num_chunks, warps, per_sm, stages)))
     aligned = ALIGNED[modulation](*shape[:2])
 
     def set_tile(tile):
@@ -224,9 +222,9 @@ def main(argv=None):
     p.add_argument("--shapes", default=",".join(GPU_SHAPES))
     p.add_argument("--bwd-sweep", action="store_true", help="sweep backward configurations (default: the heuristic's)")
     p.add_argument("--bwd-configs", default="", help="backward configurations to time instead of the sweep's, "
-                   "comma-separated programs/SM:chunk:warps:stages[:maxnreg], e.g. 4:512:2:1,6:512:2:1:168")
+                   "comma-separated programs/SM:chunk:warps:stages, e.g. 4:512:2:1,6:512:2:1")
     p.add_argument("--reduce-tiles", default="", help="partial-sum tiles to time (the whole backward) against "
-                   "the default, comma-separated partials:columns:warps:stages, e.g. 64:32:4:3")
+                   "the default, comma-separated partials:columns:warps, e.g. 128:16:4")
     p.add_argument("--modulation", default="per_batch", choices=sorted(ALIGNED), help="backward sweep")
     p.add_argument("--rep", type=int, default=REP_MS, help="milliseconds of replay per configuration")
     args = p.parse_args(argv)

@@ -51,7 +51,6 @@ class Tile:
     num_warps: int
     programs_per_sm: int = 0  # backward only: size of the persistent grid
     num_stages: int = 1  # backward only: row tiles in flight per program (software pipeline depth)
-    max_registers: int = 0  # backward only: a register cap per thread for ptxas (0: the compiler's choice)
 
 
 def _prev_power_of_2(n):
@@ -142,7 +141,6 @@ class ReduceTile:
     block_p: int  # partials added per step
     block_d: int  # columns per program
     num_warps: int
-    num_stages: int = 1  # steps whose loads are in flight at once (software pipeline depth)
 
 
 # The partial-sum kernel's tile: 32 columns (128-byte rows of float32) by 64 partials, so a D = 3072 row is

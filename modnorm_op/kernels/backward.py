@@ -361,15 +361,13 @@ def modnorm_backward_chunked_kernel(
 
 
 @triton.jit
-def _sum_partials(PART, first, n_parts, part_stride, cols, col_ok, BLOCK_P: tl.constexpr, BLOCK_D: tl.constexpr,
-                  NUM_STAGES: tl.constexpr):
+def _sum_partials(PART, first, n_parts, part_stride, cols, col_ok, BLOCK_P: tl.constexpr, BLOCK_D: tl.constexpr):
     """sum over j of PART[first + j * part_stride + cols]. BLOCK_P partials are loaded at a time into a
     [BLOCK_P, BLOCK_D] accumulator summed once at the end: a fixed order for a fixed tile (deterministic),
-    with BLOCK_P independent loads in flight instead of one dependent chain, and the next NUM_STAGES - 1
-    steps' loads in flight too (software pipelined)."""
+    with BLOCK_P independent loads in flight instead of one dependent chain."""
     parts = tl.arange(0, BLOCK_P)
     acc = tl.zeros([BLOCK_P, BLOCK_D], PART.dtype.element_ty)
-    for start in tl.range(0, n_parts, BLOCK_P, num_stages=NUM_STAGES):
+    for start in range(0, n_parts, BLOCK_P):
         j = (start + parts).to(tl.int64)
         mask = (j < n_parts)[:, None] & col_ok[None, :]
         acc += tl.load(PART + first + (j * part_stride)[:, None] + cols[None, :], mask=mask, other=0.0)
@@ -379,7 +377,7 @@ def _sum_partials(PART, first, n_parts, part_stride, cols, col_ok, BLOCK_P: tl.c
 @triton.jit
 def sum_partials_kernel(DW_PART, DS_PART, DSH_PART, DW, DS, DSH, n_dw_parts, splits, n_mod, n_cols,
                         NEED_DW: tl.constexpr, NEED_DS: tl.constexpr, NEED_DSH: tl.constexpr,
-                        BLOCK_P: tl.constexpr, BLOCK_D: tl.constexpr, NUM_STAGES: tl.constexpr):
+                        BLOCK_P: tl.constexpr, BLOCK_D: tl.constexpr):
     """The final dweight, dscale and dshift rows from the main kernel's float32 partials, in one launch.
 
     Grid (rows, column blocks): row 0 (if NEED_DW) is dweight, the sum of n_dw_parts partial rows; the
@@ -389,15 +387,15 @@ def sum_partials_kernel(DW_PART, DS_PART, DSH_PART, DW, DS, DSH, n_dw_parts, spl
     col_ok = cols < n_cols
     if NEED_DW:
         if k == 0:
-            total = _sum_partials(DW_PART, 0, n_dw_parts, n_cols, cols, col_ok, BLOCK_P, BLOCK_D, NUM_STAGES)
+            total = _sum_partials(DW_PART, 0, n_dw_parts, n_cols, cols, col_ok, BLOCK_P, BLOCK_D)
             tl.store(DW + cols, cast_to(total, DW.dtype.element_ty), mask=col_ok)
         k -= 1
     if NEED_DS:
         if (k >= 0) & (k < n_mod):
-            total = _sum_partials(DS_PART, k * n_cols, splits, n_mod * n_cols, cols, col_ok, BLOCK_P, BLOCK_D, NUM_STAGES)
+            total = _sum_partials(DS_PART, k * n_cols, splits, n_mod * n_cols, cols, col_ok, BLOCK_P, BLOCK_D)
             tl.store(DS + k * n_cols + cols, cast_to(total, DS.dtype.element_ty), mask=col_ok)
         k -= n_mod
     if NEED_DSH:
         if (k >= 0) & (k < n_mod):
-            total = _sum_partials(DSH_PART, k * n_cols, splits, n_mod * n_cols, cols, col_ok, BLOCK_P, BLOCK_D, NUM_STAGES)
+            total = _sum_partials(DSH_PART, k * n_cols, splits, n_mod * n_cols, cols, col_ok, BLOCK_P, BLOCK_D)
             tl.store(DSH + k * n_cols + cols, cast_to(total, DSH.dtype.element_ty), mask=col_ok)

@@ -161,8 +161,6 @@ def _backward_plan(shape, x_strides, dy_strides, scale_shape, scale_strides, w_s
     )
     if not chunked:
         flags.update(BLOCK_R=tile.block_r, NUM_CHUNKS=tile.num_chunks, NUM_STAGES=tile.num_stages)
-    if tile.max_registers:
-        flags.update(maxnreg=tile.max_registers)
     # one reduction launch: row 0 of its grid sums dweight's partials, rows 1.. dscale's then dshift's
     # ints, not bools: a bool in SymInt arithmetic breaks Inductor's value ranges
     reduce_rows = int(need_dw) + (0 if direct else n_mod * (int(need_ds) + int(need_dsh)))
@@ -212,5 +210,5 @@ def backward(dy, x, weight, scale, shift_dtype, eps, offset, mode, aligned_shape
         wrap_triton(sum_partials_kernel)[plan.reduce_grid](
             dw_part, ds_part, dsh_part, dw, ds, dsh, plan.dw_rows, plan.splits, plan.n_mod, n_cols,
             NEED_DW=need_dw, NEED_DS=need_ds and not plan.direct, NEED_DSH=need_dsh and not plan.direct,
-            BLOCK_P=tile.block_p, BLOCK_D=tile.block_d, NUM_STAGES=tile.num_stages, num_warps=tile.num_warps)
+            BLOCK_P=tile.block_p, BLOCK_D=tile.block_d, num_warps=tile.num_warps)
     return dx, dw, ds, dsh
