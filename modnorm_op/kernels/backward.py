@@ -380,10 +380,14 @@ def sum_partials_kernel(DW_PART, DS_PART, DSH_PART, DW, DS, DSH, n_dw_parts, spl
                         BLOCK_P: tl.constexpr, BLOCK_D: tl.constexpr):
     """The final dweight, dscale and dshift rows from the main kernel's float32 partials, in one launch.
 
-    Grid (rows, column blocks): row 0 (if NEED_DW) is dweight, the sum of n_dw_parts partial rows; the
-    next n_mod rows (if NEED_DS) are dscale's rows m, each the sum over s of partial [s, m]; then dshift's."""
-    k = tl.program_id(0).to(tl.int64)
-    cols = tl.program_id(1) * BLOCK_D + tl.arange(0, BLOCK_D)
+    Output rows: row 0 (if NEED_DW) is dweight, the sum of n_dw_parts partial rows; the next n_mod rows (if
+    NEED_DS) are dscale's rows m, each the sum over s of partial [s, m]; then dshift's. One program per
+    (row, column block), numbered row-major on a 1-D grid: dweight's programs, which sum the most partials,
+    are the first to start, not scattered through the launch (where the last would start in its last wave)."""
+    col_blocks = tl.cdiv(n_cols, BLOCK_D)
+    pid = tl.program_id(0).to(tl.int64)
+    k = pid // col_blocks
+    cols = (pid % col_blocks) * BLOCK_D + tl.arange(0, BLOCK_D)
     col_ok = cols < n_cols
     if NEED_DW:
         if k == 0:

@@ -167,7 +167,7 @@ def _backward_plan(shape, x_strides, dy_strides, scale_shape, scale_strides, w_s
     return _BackwardPlan(
         grid=(split.programs,), scalars=scalars, flags=flags, chunked=chunked, n_mod=n_mod, direct=direct,
         dw_rows=split.programs if need_dw else 0, mod_rows=0 if direct else split.splits * n_mod, splits=split.splits,
-        reduce_grid=(reduce_rows, triton.cdiv(n_cols, heuristics.REDUCE_TILE.block_d)),
+        reduce_grid=(reduce_rows * triton.cdiv(n_cols, heuristics.REDUCE_TILE.block_d),),
     )
 
 
