@@ -53,3 +53,19 @@ def test_float_arguments_typed_as_inductor_does_leave_the_math_alone(name, scala
 
     kernel = getattr(forward, name, None) or getattr(backward, name)
     assert len(_float64_ops(kernel, scalar_type)) == len(_float64_ops(kernel, "fp32"))
+
+
+def test_inspect_kernels_compiles_what_a_call_launches_and_restores_the_launcher(capsys):
+    """bench/inspect_kernels.py (the no-GPU register and SASS report) keeps working, and leaves launch.py as
+    it found it."""
+    from bench import inspect_kernels
+    from modnorm_op import heuristics
+    from modnorm_op.kernels import launch
+
+    before = heuristics.target_programs, heuristics.backward_tile, launch.wrap_triton, launch._cached
+    assert inspect_kernels.main(["2", "8", "64", "--tile", "2:64:1:1"]) == 0
+    out = capsys.readouterr().out
+    for kernel in ("modnorm_forward_kernel", "modnorm_backward_kernel", "sum_partials_kernel"):
+        assert re.search(rf"{kernel}: grid \(\d+,\), \d+ warps, \d+ registers", out), out
+    assert "1 warps" in out.split("modnorm_backward_kernel")[1].split("\n")[0]  # the --tile was used
+    assert (heuristics.target_programs, heuristics.backward_tile, launch.wrap_triton, launch._cached) == before
