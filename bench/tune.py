@@ -4,7 +4,8 @@
 
 fwd/bwd: for each shape (bf16, per-batch modulation; the backward also --modulation) and each candidate
 configuration (the backward: only the heuristic's unless --bwd-sweep or --bwd-configs), the kernels alone
-(CUDA-graph replay, so no host time) against the bandwidth floor, with registers and spills of the compiled
+(CUDA-graph replay, so no host time; rotating input copies, as bench.run does, where one set fits in L2)
+against the bandwidth floor, with registers and spills of the compiled
 kernel. Each configuration's result is checked against float64 before it is timed.
 host: host time per eager call on a tiny input (GPU time negligible): the op, its launch function without
 the dispatcher, a bare launch of the same Triton kernel, and the plain PyTorch formula; forward and
@@ -21,7 +22,7 @@ import triton
 import triton.testing
 
 import modnorm_op
-from bench.run import GPU_SHAPES, copy_bandwidth, eager_formula, floor_bytes, make_inputs
+from bench.run import GPU_SHAPES, copy_bandwidth, eager_formula, floor_bytes, make_inputs, rotation_count
 from modnorm_op import heuristics
 from modnorm_op.kernels import backward as bwd_kernels
 from modnorm_op.kernels import forward as fwd_kernels
@@ -67,22 +68,24 @@ def reference64(x, w, s, sh, dy, eps=1e-6):
     return y.detach(), [t.grad for t in leaves]
 
 
-def _sweep(name, what, tiles, set_tile, run, error, floor, kernel):
-    """Time `run` under each (label, tile) after checking it (relative error < 1e-2 against float64):
-    the common loop of the forward and backward sweeps. Returns (seconds, label) of the fastest."""
+def _sweep(name, what, tiles, set_tile, run, error, floor, kernel, copies):
+    """Time run(i), i over `copies` input copies in turn (bench.run.rotation_count: none left in L2 from
+    the last call), under each (label, tile), after checking run(0) (relative error < 1e-2 against float64):
+    the common loop of the forward and backward sweeps. Returns (seconds per call, label) of the fastest."""
     best = None
     for label, tile in tiles:
         set_tile(tile)
         launch.clear_plans()
         try:
-            err = error(run())
+            err = error(run(0))
         except triton.runtime.errors.OutOfResources as e:
             print(f"  {name} {what} {label}: does not fit ({e})")
             continue
         if not err < 1e-2:
             print(f"  {name} {what} {label}: WRONG (rel err {err:.1e})")
             continue
-        t = triton.testing.do_bench_cudagraph(run, rep=REP_MS, return_mode="median") * 1e-3
+        rotation = lambda: [run(i) for i in range(copies)]
+        t = triton.testing.do_bench_cudagraph(rotation, rep=REP_MS, return_mode="median") * 1e-3 / copies
         print(f"  {name:8s} {what} {label}: {t * 1e6:7.1f} us  {floor / t:5.0%}  {regs(kernel)}  err {err:.1e}",
               flush=True)
         best = min(best or (t, label), (t, label))
@@ -104,9 +107,10 @@ def tune_forward(name, shape, bandwidth):
         heuristics.forward_tile = lambda n_cols, max_block_d=None, elem_bytes=2: tile
 
     floor = floor_bytes(x, w, s)["fwd"] / bandwidth
+    xs = [x] + [x.clone() for _ in range(rotation_count((x, w, s, sh), x, "cuda") - 1)]  # x and y's bytes
     best = _sweep(name, "fwd", tiles, set_tile,
-                  lambda: launch.forward(x, w, s, sh, 1e-6, 0.0, "llama", (shape[0], 1)),
-                  lambda got: rel_err(got, want), floor, fwd_kernels.modnorm_forward_kernel)
+                  lambda i: launch.forward(xs[i], w, s, sh, 1e-6, 0.0, "llama", (shape[0], 1)),
+                  lambda got: rel_err(got, want), floor, fwd_kernels.modnorm_forward_kernel, len(xs))
     return best, floor
 
 
@@ -138,10 +142,12 @@ def tune_backward(name, shape, bandwidth, configs, modulation, reduce_tiles=()):
             heuristics.REDUCE_TILE = tile
 
     floor = floor_bytes(x, w, s)["bwd"] / bandwidth
+    pairs = [(x, dy)] + [(x.clone(), dy.clone()) for _ in range(rotation_count((x, w, s, sh), dy, "cuda") - 1)]
     best = _sweep(name, "bwd", tiles, set_tile,
-                  lambda: launch.backward(dy, x, w, s, sh.dtype, 1e-6, 0.0, "llama", aligned, [True] * 4),
+                  lambda i: launch.backward(pairs[i][1], pairs[i][0], w, s, sh.dtype, 1e-6, 0.0, "llama", aligned,
+                                            [True] * 4),
                   lambda got: max(rel_err(g, r) for g, r in zip(got, want)), floor,
-                  bwd_kernels.modnorm_backward_kernel)
+                  bwd_kernels.modnorm_backward_kernel, len(pairs))
     return best, floor
 
 
