@@ -5,8 +5,8 @@
 fwd/bwd: for each shape (bf16, per-batch modulation; the backward also --modulation) and each candidate
 configuration (the backward: only the heuristic's unless --bwd-sweep or --bwd-configs), the kernels alone
 (CUDA-graph replay, so no host time; rotating input copies, as bench.run does, where one set fits in L2)
-against the bandwidth floor, with registers and spills of the compiled
-kernel. Each configuration's result is checked against float64 before it is timed.
+against the bandwidth floor, with registers and spills of the compiled kernel. Each configuration's result
+is checked against float64 before it is timed.
 host: host time per eager call on a tiny input (GPU time negligible): the op, its launch function without
 the dispatcher, a bare launch of the same Triton kernel, and the plain PyTorch formula; forward and
 forward+backward; then a cProfile of the op's calls.
