@@ -1,19 +1,45 @@
 #!/usr/bin/env bash
 # The one command for a lent GPU: environment, the GPU test suite, then the benchmark; logs under $OUT.
-#   bash bench/gpu_session.sh [tests|bench|all]   (default all)
+#   bash bench/gpu_session.sh [tests|bench|more|block|all]   (default all = tests + bench; each mode fits one
+#   10-minute call and leaves at most 8 files under $OUT, what the device tool brings back)
+# tests: the CUDA tests (pytest -n 8, the >2^31-element ones excluded: run them alone, they take minutes).
+# bench: per-batch bf16 at every shape with all peers, the same-size copy, the per-kernel profile.
+# more:  per-token and global modulation (Flux, Mochi), float16 and float32 (Flux, Mochi, Wan-14B).
+# block: the compiled DiT block against Inductor's fusion of the plain formula (DiT-XL, Flux).
+# Wheels in .whl/ (e.g. liger-kernel for the peers; carry .whl) are installed first.
 set -o pipefail
 cd "$(dirname "$0")/.."
-export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1
 OUT=${OUT:-/tmp/modnorm_out}
 mkdir -p "$OUT"
+if compgen -G ".whl/*.whl" > /dev/null; then
+  python3 -m pip install -q --no-index --no-deps --no-compile --upgrade --target /tmp/site .whl/*.whl
+  export PYTHONPATH=/tmp/site
+fi
+export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1
 what=${1:-all}
 python3 -c "import sys, torch, triton; print('python', sys.version.split()[0], 'torch', torch.__version__, 'triton', triton.__version__, torch.cuda.get_device_name())" | tee "$OUT/env.txt"
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem,memory.total --format=csv | tee -a "$OUT/env.txt"
 status=0
+quiet() { grep -v Warn; }
 if [ "$what" = tests ] || [ "$what" = all ]; then
-  python3 -m pytest -q -p no:cacheprovider tests ${PYTEST_ARGS:-} 2>&1 | tee "$OUT/pytest_gpu.log" | tail -15 || status=1
+  python3 -m pytest -q -p no:cacheprovider -n 8 -k "cuda and not 2_31" tests ${PYTEST_ARGS:-} > "$OUT/pytest_cuda.log" 2>&1 || status=1
+  tail -2 "$OUT/pytest_cuda.log"
 fi
 if [ "$what" = bench ] || [ "$what" = all ]; then
-  python3 -m bench.run --out "$OUT" ${BENCH_ARGS:-} 2>&1 | tee "$OUT/bench.log" || status=1
+  python3 -m bench.run --out "$OUT/per_batch" 2>&1 | quiet | tee "$OUT/bench_per_batch.log" | grep "graph\]\|bandwidth" || status=1
+  python3 -m bench.copy_at_size 2>&1 | quiet | tee "$OUT/copy_at_size.log" || status=1
+  for s in "32 256 1152" "2 4096 2304" "1 4096 3840" "2 4608 3072"; do
+    python3 -m bench.profile_kernels $s 2>&1 | quiet | head -16
+  done > "$OUT/profile.log" || status=1
+fi
+if [ "$what" = more ]; then
+  python3 -m bench.run --out "$OUT/per_token_global" --shapes flux,mochi --modulation per_token,global 2>&1 | quiet \
+    | grep "graph\]\|bandwidth" || status=1
+  python3 -m bench.run --out "$OUT/fp16_fp32" --shapes flux,mochi,wan_14b --dtype float16,float32 2>&1 | quiet \
+    | grep "graph\]\|bandwidth" || status=1
+fi
+if [ "$what" = block ]; then
+  python3 -m bench.compile_block --out "$OUT/compile_block" --shapes dit_xl,flux 2>&1 | quiet \
+    | tee "$OUT/compile_block.log" | tail -8 || status=1
 fi
 exit $status
