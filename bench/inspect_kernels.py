@@ -26,6 +26,7 @@ from triton.backends.compiler import GPUTarget
 from triton.compiler import ASTSource, make_backend
 from triton.runtime.jit import create_function_from_signature
 
+from bench.run import make_inputs
 from bench.tune import ALIGNED
 from modnorm_op import heuristics
 from modnorm_op.kernels import launch
@@ -137,12 +138,8 @@ def main(argv=None):
     p.add_argument("--tile", default=None, help="backward tile programs/SM:chunk:warps:stages")
     p.add_argument("--dump", default=None, help="directory for each kernel's SASS, PTX and TTGIR")
     args = p.parse_args(argv)
-    b, t, d = args.shape
-    x = torch.randn(b, t, d, dtype=torch.bfloat16)
-    w = torch.randn(d, dtype=torch.bfloat16)
-    aligned = ALIGNED[args.modulation](b, t)
-    mod_shape = {"per_batch": (b, 1, d), "per_token": (b, t, d), "global": (d,)}[args.modulation]
-    s, sh = torch.randn(mod_shape, dtype=torch.bfloat16), torch.randn(mod_shape, dtype=torch.bfloat16)
+    x, w, s, sh = (t.detach() for t in make_inputs(tuple(args.shape), args.modulation, torch.bfloat16, "cpu"))
+    aligned = ALIGNED[args.modulation](*args.shape[:2])
     with cuda_plans(args.tile and tuple(map(int, args.tile.split(":"))), args.dump):
         if "fwd" in args.what:
             launch.forward(x, w, s, sh, 1e-6, 0.0, "llama", aligned)
