@@ -3,7 +3,7 @@
     python -m bench.tune [--what fwd,bwd,host] [--shapes flux,mochi]
 
 fwd/bwd: for each shape (bf16, per-batch modulation; the backward also --modulation) and each candidate
-configuration (the backward: only the heuristic's unless --bwd-sweep or --bwd-configs), the kernels alone
+configuration (only the heuristic's unless --fwd-sweep, --bwd-sweep or --bwd-configs), the kernels alone
 (CUDA-graph replay, so no host time; rotating input copies, as bench.run does, where one set fits in L2)
 against the bandwidth floor, with registers and spills of the compiled kernel. Each configuration's result
 is checked against float64 before it is timed.
@@ -12,8 +12,10 @@ the dispatcher, a bare launch of the same Triton kernel, and the plain PyTorch f
 forward+backward; then a cProfile of the op's calls.
 """
 import argparse
+import dataclasses
 import cProfile
 import io
+import itertools
 import pstats
 import time
 
@@ -28,9 +30,11 @@ from modnorm_op.kernels import backward as bwd_kernels
 from modnorm_op.kernels import forward as fwd_kernels
 from modnorm_op.kernels import launch
 
-# (rows per program, warps, columns per chunk, or None for the whole row in one padded block)
+# (rows per program, warps, columns per chunk, or None for the whole row in one padded block); chunks of at
+# least 4 elements per thread, as heuristics.forward_tile keeps them; each both with and without preload
 FWD_CONFIGS = ([(r, w, None) for r in (1, 2) for w in (4, 8)]
-               + [(r, w, c) for r in (1, 2) for c in (256, 512, 1024, 2048) for w in (1, 2, 4, 8)])
+               + [(r, w, c) for r in (1, 2) for c in (256, 512, 1024, 2048) for w in (1, 2, 4, 8)
+                  if c >= 32 * w * heuristics.MIN_CHUNK_ELEMS_PER_THREAD])
 REP_MS = 100  # do_bench_cudagraph's measuring time per configuration (--rep)
 # (programs/SM, columns per chunk, warps, pipeline stages; 1: the next row prefetched in registers); one row
 BWD_CONFIGS = [(p, c, w, st) for p in (2, 4) for c, w in ((128, 1), (128, 2), (256, 1), (256, 2), (256, 4), (512, 2),
@@ -92,16 +96,19 @@ def _sweep(name, what, tiles, set_tile, run, error, floor, kernel, copies):
     return best
 
 
-def tune_forward(name, shape, bandwidth):
+def tune_forward(name, shape, bandwidth, sweep):
     x, w, s, sh = (t.detach() for t in make_inputs(shape, "per_batch", torch.bfloat16, "cuda"))
     want, _ = reference64(x, w, s, sh, torch.randn_like(x))
     d = shape[2]
     tiles = [("heuristic", heuristics.forward_tile(d))]
-    for block_r, warps, chunk in FWD_CONFIGS:
-        label = f"rows {block_r} warps {warps} chunk {chunk}"
+    if sweep:
+        tiles.append((f"heuristic, preload {not tiles[0][1].preload}",
+                      dataclasses.replace(tiles[0][1], preload=not tiles[0][1].preload)))
+    for (block_r, warps, chunk), preload in itertools.product(FWD_CONFIGS if sweep else (), (False, True)):
+        label = f"rows {block_r} warps {warps} chunk {chunk} preload {preload}"
         if chunk is None or chunk < d:
             block_d = chunk or triton.next_power_of_2(d)
-            tiles.append((label, heuristics.Tile(block_r, block_d, triton.cdiv(d, block_d), warps)))
+            tiles.append((label, heuristics.Tile(block_r, block_d, triton.cdiv(d, block_d), warps, preload=preload)))
 
     def set_tile(tile):
         heuristics.forward_tile = lambda n_cols, max_block_d=None, elem_bytes=2: tile
@@ -226,6 +233,7 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--what", default="fwd,bwd,host")
     p.add_argument("--shapes", default=",".join(GPU_SHAPES))
+    p.add_argument("--fwd-sweep", action="store_true", help="sweep forward configurations (default: the heuristic's)")
     p.add_argument("--bwd-sweep", action="store_true", help="sweep backward configurations (default: the heuristic's)")
     p.add_argument("--bwd-configs", default="", help="backward configurations to time instead of the sweep's, "
                    "comma-separated programs/SM:chunk:warps:stages, e.g. 4:512:2:1,6:512:2:1")
@@ -245,7 +253,7 @@ def main(argv=None):
     for name in args.shapes.split(","):
         shape = GPU_SHAPES[name]
         if "fwd" in what:
-            (t, label), floor = tune_forward(name, shape, bandwidth)
+            (t, label), floor = tune_forward(name, shape, bandwidth, args.fwd_sweep)
             summary.append(f"{name:8s} fwd best {t * 1e6:7.1f} us ({floor / t:4.0%}): {label}")
         if "bwd" in what:
             configs = [tuple(map(int, c.split(":"))) for c in args.bwd_configs.split(",") if c]

@@ -51,6 +51,7 @@ class Tile:
     num_warps: int
     programs_per_sm: int = 0  # backward only: size of the persistent grid
     num_stages: int = 1  # backward only: row tiles in flight per program (software pipeline depth)
+    preload: bool = False  # forward only: all of a row's loads before its first store (kernels/forward.py)
 
 
 def _prev_power_of_2(n):

@@ -7,6 +7,7 @@ import torch
 from helpers import FLOATS, check_against_reference, op_grads, randn
 from reference64 import exact64, naive_in_dtype
 from modnorm_op import heuristics
+from modnorm_op.kernels import launch
 
 
 def _views(name, d, dtype, device):
@@ -90,6 +91,26 @@ def test_rows_longer_than_a_block(device, pattern, monkeypatch):
     x, scale, shift = _views(pattern, 53, torch.bfloat16, device)
     check_against_reference(x, randn(53, torch.float32, device), scale, shift, casting_mode="llama")
     check_against_reference(x, None, scale, None, casting_mode="none")
+
+
+@pytest.mark.parametrize("block_r", [1, 2])
+@pytest.mark.parametrize("num_chunks", [1, 4])
+@pytest.mark.parametrize("preload", [False, True], ids=["load_at_store", "preload"])
+def test_forward_tiles(device, preload, num_chunks, block_r, monkeypatch):
+    """Both ways of the forward kernel (modulation loaded at the store, or everything before the first
+    store; the heuristic picks one per D, bench/tune.py times both), on a row of one chunk and of four (53
+    columns as 4 chunks of 16, the last masked), one row per program and two."""
+    tile = heuristics.Tile(block_r, 64 // num_chunks, num_chunks, block_r, preload=preload)
+    monkeypatch.setattr(heuristics, "forward_tile", lambda d, max_block_d=None, elem_bytes=2: tile)
+    launch.clear_plans()
+    try:
+        torch.manual_seed(5)
+        x, scale, shift = _views("per_batch_3d", 53, torch.bfloat16, device)
+        check_against_reference(x, randn(53, torch.float32, device), scale, shift, casting_mode="llama")
+        check_against_reference(x, None, scale, None, casting_mode="none")
+    finally:
+        monkeypatch.undo()
+        launch.clear_plans()
 
 
 @pytest.mark.parametrize("d", [1, 2, 3, 17, 64, 127])

@@ -1,8 +1,12 @@
 """Forward kernel: y = h * (1 + scale) + shift, h = rms_norm(x) * (weight + offset), x read from memory once.
 
-Each program handles BLOCK_R rows of NUM_CHUNKS blocks of BLOCK_D columns. A row of one block stays in
-registers; a longer row is read twice, sum of squares first, then normalize and store (the second read
-finds the row in L2). heuristics.forward_tile says which, and why.
+Each program handles BLOCK_R rows of NUM_CHUNKS blocks of BLOCK_D columns, one of two ways
+(heuristics.forward_tile says which, and why):
+- PRELOAD: every chunk of x, weight, scale and shift is loaded before the sum of squares and kept in
+  registers until its store. Nothing is loaded after a store: the compiler must assume that y may alias an
+  input, so a load written after a store waits for it, and each chunk would cost one more memory round trip.
+- otherwise only x is loaded first; weight, scale and shift are loaded chunk by chunk at the store, and a
+  row of several chunks is read a second time there (finding it in L2): fewer registers.
 """
 import triton
 import triton.language as tl
@@ -11,22 +15,30 @@ from .common import cast_to, inv_rms, load_affine, load_rows, normalize, row_coo
 
 
 @triton.jit
-def _store_chunk(xf, rstd, cols, row_ok, n_cols, Y, y_row, W, w_sd, SCALE, sc_row, sc_sd, SHIFT, sh_row, sh_sd,
-                 offset, HAS_W: tl.constexpr, HAS_SHIFT: tl.constexpr, MODE: tl.constexpr,
-                 COMPUTE: tl.constexpr):
-    """Normalize, weight, modulate and store one [BLOCK_R, BLOCK_D] tile of rows."""
-    X_DTYPE: tl.constexpr = Y.dtype.element_ty
-    col_ok = cols < n_cols
-    mask = row_ok[:, None] & col_ok[None, :]
-    a = None
+def _load_modulation(cols, col_ok, mask, W, w_sd, SCALE, sc_row, sc_sd, SHIFT, sh_row, sh_sd, offset,
+                     HAS_W: tl.constexpr, HAS_SHIFT: tl.constexpr, MODE: tl.constexpr, X_DTYPE: tl.constexpr,
+                     COMPUTE: tl.constexpr):
+    """(weight + offset, scale, shift) for one [BLOCK_R, BLOCK_D] tile, None where absent; in this order,
+    the order the stores' math uses them."""
+    a, shift = None, None
     if HAS_W:
         a = load_affine(W, cols, col_ok, w_sd, offset, MODE, X_DTYPE, COMPUTE)
+    if HAS_SHIFT:
+        shift = load_rows(SHIFT, sh_row, sh_sd, cols, mask, COMPUTE)
+    return a, load_rows(SCALE, sc_row, sc_sd, cols, mask, COMPUTE), shift
+
+
+@triton.jit
+def _store_chunk(xf, rstd, a, scale, shift, cols, mask, Y, y_row, HAS_W: tl.constexpr, HAS_SHIFT: tl.constexpr,
+                 MODE: tl.constexpr, COMPUTE: tl.constexpr):
+    """Normalize, weight, modulate and store one [BLOCK_R, BLOCK_D] tile of rows."""
+    X_DTYPE: tl.constexpr = Y.dtype.element_ty
     _, _, h = normalize(xf, rstd, a, HAS_W, MODE, X_DTYPE, COMPUTE)
     # h * (1 + scale) + shift as one fused multiply-add: h * scale + (h + shift), two roundings, not four
     base = h
     if HAS_SHIFT:
-        base += load_rows(SHIFT, sh_row, sh_sd, cols, mask, COMPUTE)
-    y = tl.fma(h, load_rows(SCALE, sc_row, sc_sd, cols, mask, COMPUTE), base)
+        base += shift
+    y = tl.fma(h, scale, base)
     tl.store(Y + y_row[:, None] + cols[None, :], cast_to(y, X_DTYPE), mask=mask)
 
 
@@ -40,7 +52,7 @@ def modnorm_forward_kernel(
     sh_s0, sh_s1, sh_s2, sh_s3, sh_sd,
     w_sd, eps, offset,
     MODE: tl.constexpr, HAS_W: tl.constexpr, HAS_SHIFT: tl.constexpr,
-    BLOCK_R: tl.constexpr, BLOCK_D: tl.constexpr, NUM_CHUNKS: tl.constexpr,
+    BLOCK_R: tl.constexpr, BLOCK_D: tl.constexpr, NUM_CHUNKS: tl.constexpr, PRELOAD: tl.constexpr,
 ):
     X_DTYPE: tl.constexpr = Y.dtype.element_ty
     COMPUTE: tl.constexpr = tl.float64 if X_DTYPE == tl.float64 else tl.float32  # reference.compute_dtype
@@ -51,17 +63,37 @@ def modnorm_forward_kernel(
     sc_row = row_offsets(c0, c1, c2, c3, sc_s0, sc_s1, sc_s2, sc_s3)
     sh_row = row_offsets(c0, c1, c2, c3, sh_s0, sh_s1, sh_s2, sh_s3)
     y_row = row_offsets(c0, c1, c2, c3, y_s0, y_s1, y_s2, y_s3)
+    KEEP_X: tl.constexpr = PRELOAD or NUM_CHUNKS == 1  # a row of one chunk is in registers either way
     # The chunk loops are unrolled and the squares summed lane by lane, then across the row once: every
     # chunk's load is in flight at once, with no barrier between them.
     squares = tl.zeros([BLOCK_R, BLOCK_D], COMPUTE)
+    xs, ws, scs, shs = (), (), (), ()
     for c in tl.static_range(NUM_CHUNKS):
         cols = c * BLOCK_D + tl.arange(0, BLOCK_D)
-        xf = load_rows(X, x_row, x_sd, cols, row_ok[:, None] & (cols < n_cols)[None, :], COMPUTE)
+        col_ok = cols < n_cols
+        mask = row_ok[:, None] & col_ok[None, :]
+        xf = load_rows(X, x_row, x_sd, cols, mask, COMPUTE)
         squares += xf * xf
+        if KEEP_X:
+            xs += (xf,)
+        if PRELOAD:
+            a, scale, shift = _load_modulation(cols, col_ok, mask, W, w_sd, SCALE, sc_row, sc_sd, SHIFT, sh_row,
+                                               sh_sd, offset, HAS_W, HAS_SHIFT, MODE, X_DTYPE, COMPUTE)
+            ws += (a,)
+            scs += (scale,)
+            shs += (shift,)
     rstd = inv_rms(tl.sum(squares, 1), n_cols, eps, MODE, X_DTYPE, COMPUTE)
     for c in tl.static_range(NUM_CHUNKS):
         cols = c * BLOCK_D + tl.arange(0, BLOCK_D)
-        if NUM_CHUNKS > 1:  # read again, from L2; a row of one chunk is still in registers
-            xf = load_rows(X, x_row, x_sd, cols, row_ok[:, None] & (cols < n_cols)[None, :], COMPUTE)
-        _store_chunk(xf, rstd, cols, row_ok, n_cols, Y, y_row, W, w_sd, SCALE, sc_row, sc_sd, SHIFT, sh_row, sh_sd,
-                     offset, HAS_W, HAS_SHIFT, MODE, COMPUTE)
+        col_ok = cols < n_cols
+        mask = row_ok[:, None] & col_ok[None, :]
+        if KEEP_X:
+            xf = xs[c]
+        else:
+            xf = load_rows(X, x_row, x_sd, cols, mask, COMPUTE)
+        if PRELOAD:
+            a, scale, shift = ws[c], scs[c], shs[c]
+        else:
+            a, scale, shift = _load_modulation(cols, col_ok, mask, W, w_sd, SCALE, sc_row, sc_sd, SHIFT, sh_row,
+                                               sh_sd, offset, HAS_W, HAS_SHIFT, MODE, X_DTYPE, COMPUTE)
+        _store_chunk(xf, rstd, a, scale, shift, cols, mask, Y, y_row, HAS_W, HAS_SHIFT, MODE, COMPUTE)
