@@ -16,9 +16,11 @@ pytestmark = pytest.mark.skipif(os.environ.get("TRITON_INTERPRET") == "1",
                                 reason="the interpreter does not compile kernels")
 
 CONSTEXPRS = {
-    "modnorm_forward_kernel": dict(MODE=0, HAS_W=True, HAS_SHIFT=True, BLOCK_R=1, BLOCK_D=4096, NUM_CHUNKS=1),
+    "modnorm_forward_kernel": dict(MODE=0, HAS_W=True, HAS_SHIFT=True, BLOCK_R=1, BLOCK_D=4096, NUM_CHUNKS=1,
+                                   PRELOAD=False, N_COLS=4000),
     "modnorm_backward_kernel": dict(MODE=0, HAS_W=True, NEED_DX=True, NEED_DW=True, NEED_DS=True, NEED_DSH=True,
-                                    BLOCK_R=1, BLOCK_D=1024, NUM_CHUNKS=3, ROW_PER_MOD=False, NUM_STAGES=3),
+                                    BLOCK_R=1, BLOCK_D=1024, NUM_CHUNKS=3, ROW_PER_MOD=False, NUM_STAGES=3,
+                                    N_COLS=3000),
 }
 PARTIALS = ("DW_PART", "DS_OUT", "DSH_OUT")
 
@@ -62,10 +64,13 @@ def test_inspect_kernels_compiles_what_a_call_launches_and_restores_the_launcher
     from modnorm_op import heuristics
     from modnorm_op.kernels import launch
 
-    before = heuristics.target_programs, heuristics.backward_tile, launch.wrap_triton, launch._cached
-    assert inspect_kernels.main(["2", "8", "64", "--tile", "2:64:1:1"]) == 0
+    patched = lambda: (heuristics.target_programs, heuristics.backward_tile, heuristics.forward_tile,
+                       launch.wrap_triton, launch._cached)
+    before = patched()
+    assert inspect_kernels.main(["2", "8", "64", "--tile", "2:64:1:1", "--fwd-tile", "1:32:2:1"]) == 0
     out = capsys.readouterr().out
     for kernel in ("modnorm_forward_kernel", "modnorm_backward_kernel", "sum_partials_kernel"):
         assert re.search(rf"{kernel}: grid \(\d+,\), \d+ warps, \d+ registers", out), out
     assert "1 warps" in out.split("modnorm_backward_kernel")[1].split("\n")[0]  # the --tile was used
-    assert (heuristics.target_programs, heuristics.backward_tile, launch.wrap_triton, launch._cached) == before
+    assert "grid (16,), 2 warps" in out.split("modnorm_forward_kernel")[1].split("\n")[0]  # and the --fwd-tile
+    assert patched() == before

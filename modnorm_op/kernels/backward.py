@@ -103,7 +103,7 @@ def _row_tiles(PTR, rows, rows_end, n_cols, size1, size2, size3, s0, s1, s2, s3,
 @triton.jit
 def modnorm_backward_kernel(
     X, DY, DX, W, SCALE, DW_PART, DS_OUT, DSH_OUT,
-    n_cols, group, n_mod, splits, rows_per_item, items_per_program, n_items,
+    group, n_mod, splits, rows_per_item, items_per_program, n_items,
     size1, size2, size3,
     x_s0, x_s1, x_s2, x_s3, x_sd,
     dy_s0, dy_s1, dy_s2, dy_s3, dy_sd,
@@ -113,7 +113,7 @@ def modnorm_backward_kernel(
     MODE: tl.constexpr, HAS_W: tl.constexpr,
     NEED_DX: tl.constexpr, NEED_DW: tl.constexpr, NEED_DS: tl.constexpr, NEED_DSH: tl.constexpr,
     BLOCK_R: tl.constexpr, BLOCK_D: tl.constexpr, NUM_CHUNKS: tl.constexpr, ROW_PER_MOD: tl.constexpr,
-    NUM_STAGES: tl.constexpr,
+    NUM_STAGES: tl.constexpr, N_COLS: tl.constexpr,
 ):
     """Rows of up to NUM_CHUNKS * BLOCK_D columns, held in registers as a tuple of NUM_CHUNKS
     [BLOCK_R, BLOCK_D] tiles (chunk loops unrolled), so only the last chunk pads. ROW_PER_MOD: every row has
@@ -130,22 +130,22 @@ def modnorm_backward_kernel(
     first_item = pid.to(tl.int64) * items_per_program
     last_item = tl.minimum(first_item + items_per_program, n_items)
     zeros = (tl.zeros([BLOCK_D], COMPUTE),) * NUM_CHUNKS
-    inv_n = 1.0 / tl.cast(n_cols, COMPUTE)  # 1 / D: a multiply per row, not a division
+    inv_n = 1.0 / tl.cast(N_COLS, COMPUTE)  # 1 / D: a multiply per row, not a division
     if ROW_PER_MOD:
         # items are single rows: walk them BLOCK_R at a time; dscale/dshift rows are stored as computed
         a = (None,) * NUM_CHUNKS
         if HAS_W:
             a = ()
             for c in tl.static_range(NUM_CHUNKS):
-                cols, col_ok = _chunk(c, BLOCK_D, n_cols)
+                cols, col_ok = _chunk(c, BLOCK_D, N_COLS)
                 a += (load_affine(W, cols, col_ok, w_sd, offset, MODE, X_DTYPE, COMPUTE),)
         dw_acc = zeros
         if NUM_STAGES == 1:
-            x_next = _row_tiles(X, first_item + tile, last_item, n_cols, size1, size2, size3,
+            x_next = _row_tiles(X, first_item + tile, last_item, N_COLS, size1, size2, size3,
                                 x_s0, x_s1, x_s2, x_s3, x_sd, BLOCK_D, NUM_CHUNKS)
-            dy_next = _row_tiles(DY, first_item + tile, last_item, n_cols, size1, size2, size3,
+            dy_next = _row_tiles(DY, first_item + tile, last_item, N_COLS, size1, size2, size3,
                                  dy_s0, dy_s1, dy_s2, dy_s3, dy_sd, BLOCK_D, NUM_CHUNKS)
-            sc_next = _row_tiles(SCALE, first_item + tile, last_item, n_cols, size1, size2, size3,
+            sc_next = _row_tiles(SCALE, first_item + tile, last_item, N_COLS, size1, size2, size3,
                                  sc_s0, sc_s1, sc_s2, sc_s3, sc_sd, BLOCK_D, NUM_CHUNKS)
             dx_row_next = _dx_offsets(first_item + tile, size1, size2, size3, dx_s0, dx_s1, dx_s2, dx_s3)
         for start in tl.range(first_item, last_item, BLOCK_R, num_stages=NUM_STAGES):
@@ -154,11 +154,11 @@ def modnorm_backward_kernel(
             # this iteration's loads: the next tile (NUM_STAGES == 1: it goes out before this one is worked on)
             # or this one (pipelined by Triton)
             fetch = rows + BLOCK_R if NUM_STAGES == 1 else rows
-            x_raw = _row_tiles(X, fetch, last_item, n_cols, size1, size2, size3,
+            x_raw = _row_tiles(X, fetch, last_item, N_COLS, size1, size2, size3,
                                x_s0, x_s1, x_s2, x_s3, x_sd, BLOCK_D, NUM_CHUNKS)
-            dy_raw = _row_tiles(DY, fetch, last_item, n_cols, size1, size2, size3,
+            dy_raw = _row_tiles(DY, fetch, last_item, N_COLS, size1, size2, size3,
                                 dy_s0, dy_s1, dy_s2, dy_s3, dy_sd, BLOCK_D, NUM_CHUNKS)
-            sc_raw = _row_tiles(SCALE, fetch, last_item, n_cols, size1, size2, size3,
+            sc_raw = _row_tiles(SCALE, fetch, last_item, N_COLS, size1, size2, size3,
                                 sc_s0, sc_s1, sc_s2, sc_s3, sc_sd, BLOCK_D, NUM_CHUNKS)
             dx_row = _dx_offsets(fetch, size1, size2, size3, dx_s0, dx_s1, dx_s2, dx_s3)
             if NUM_STAGES == 1:
@@ -180,17 +180,17 @@ def modnorm_backward_kernel(
                 squares += xf * xf
                 dn_x += _times_affine(dh, a[c], HAS_W) * xf
             sum_sq, sum_dn_x = _row_sums(squares, dn_x)
-            rstd = inv_rms(sum_sq, n_cols, eps, MODE, X_DTYPE, COMPUTE)
+            rstd = inv_rms(sum_sq, N_COLS, eps, MODE, X_DTYPE, COMPUTE)
             # mean(dn * xhat) = rstd * sum(dn * x) / D
             mean_dn_xhat = rstd * sum_dn_x * inv_n
             for c in tl.static_range(NUM_CHUNKS):
-                cols, col_ok = _chunk(c, BLOCK_D, n_cols)
+                cols, col_ok = _chunk(c, BLOCK_D, N_COLS)
                 mask = row_ok[:, None] & col_ok[None, :]
                 xhat, n, h = normalize(xs[c], rstd, a[c], HAS_W, MODE, X_DTYPE, COMPUTE)
                 if NEED_DS:
-                    _store_rows(DS_OUT, rows * n_cols, cols, mask, dys[c] * h)
+                    _store_rows(DS_OUT, rows * N_COLS, cols, mask, dys[c] * h)
                 if NEED_DSH:
-                    _store_rows(DSH_OUT, rows * n_cols, cols, mask, dys[c])
+                    _store_rows(DSH_OUT, rows * N_COLS, cols, mask, dys[c])
                 if NEED_DW:
                     dw_acc = _replace(dw_acc, c, dw_acc[c] + tl.sum(_rows_only(row_ok, dhs[c] * n, BLOCK_R), 0))
                 if NEED_DX:
@@ -198,8 +198,8 @@ def modnorm_backward_kernel(
                     _store_rows(DX, dx_row, cols, mask, dx)
         if NEED_DW:
             for c in tl.static_range(NUM_CHUNKS):
-                cols, col_ok = _chunk(c, BLOCK_D, n_cols)
-                tl.store(DW_PART + pid.to(tl.int64) * n_cols + cols, dw_acc[c], mask=col_ok)
+                cols, col_ok = _chunk(c, BLOCK_D, N_COLS)
+                tl.store(DW_PART + pid.to(tl.int64) * N_COLS + cols, dw_acc[c], mask=col_ok)
     else:
         # dn = dy * g with g = (1 + scale) * a for the whole item. Only g, A (sum_dy_n) and dshift's sum stay
         # live across the row loop (not a, 1 + scale and three sums): fewer registers. dweight goes into this
@@ -211,16 +211,16 @@ def modnorm_backward_kernel(
             row_hi = tl.minimum(row_lo + rows_per_item, (m + 1) * group)
             # every row of the item shares one modulation row: load it once
             if NUM_STAGES == 1:  # the item's first rows go out before its modulation row is read
-                x_next = _row_tiles(X, row_lo + tile, row_hi, n_cols, size1, size2, size3,
+                x_next = _row_tiles(X, row_lo + tile, row_hi, N_COLS, size1, size2, size3,
                                     x_s0, x_s1, x_s2, x_s3, x_sd, BLOCK_D, NUM_CHUNKS)
-                dy_next = _row_tiles(DY, row_lo + tile, row_hi, n_cols, size1, size2, size3,
+                dy_next = _row_tiles(DY, row_lo + tile, row_hi, N_COLS, size1, size2, size3,
                                      dy_s0, dy_s1, dy_s2, dy_s3, dy_sd, BLOCK_D, NUM_CHUNKS)
                 dx_row_next = _dx_offsets(row_lo + tile, size1, size2, size3, dx_s0, dx_s1, dx_s2, dx_s3)
             g0, g1, g2, g3 = row_coords(row_lo, size1, size2, size3)
             sc_item = SCALE + row_offsets(g0, g1, g2, g3, sc_s0, sc_s1, sc_s2, sc_s3)
             g = ()
             for c in tl.static_range(NUM_CHUNKS):
-                cols, col_ok = _chunk(c, BLOCK_D, n_cols)
+                cols, col_ok = _chunk(c, BLOCK_D, N_COLS)
                 gc = 1.0 + tl.load(sc_item + cols.to(tl.int64) * sc_sd, mask=col_ok, other=0.0).to(COMPUTE)
                 if HAS_W:
                     gc *= load_affine(W, cols, col_ok, w_sd, offset, MODE, X_DTYPE, COMPUTE)
@@ -232,9 +232,9 @@ def modnorm_backward_kernel(
                 # this iteration's loads: the next tile (NUM_STAGES == 1: it goes out before this one is worked on)
                 # or this one (pipelined by Triton)
                 fetch = rows + BLOCK_R if NUM_STAGES == 1 else rows
-                x_raw = _row_tiles(X, fetch, row_hi, n_cols, size1, size2, size3,
+                x_raw = _row_tiles(X, fetch, row_hi, N_COLS, size1, size2, size3,
                                    x_s0, x_s1, x_s2, x_s3, x_sd, BLOCK_D, NUM_CHUNKS)
-                dy_raw = _row_tiles(DY, fetch, row_hi, n_cols, size1, size2, size3,
+                dy_raw = _row_tiles(DY, fetch, row_hi, N_COLS, size1, size2, size3,
                                     dy_s0, dy_s1, dy_s2, dy_s3, dy_sd, BLOCK_D, NUM_CHUNKS)
                 dx_row = _dx_offsets(fetch, size1, size2, size3, dx_s0, dx_s1, dx_s2, dx_s3)
                 if NUM_STAGES == 1:
@@ -253,11 +253,11 @@ def modnorm_backward_kernel(
                     if NEED_DX:
                         dn_x += dyf * g[c][None, :] * xf
                 sum_sq, sum_dn_x = _row_sums(squares, dn_x)
-                rstd = inv_rms(sum_sq, n_cols, eps, MODE, X_DTYPE, COMPUTE)
+                rstd = inv_rms(sum_sq, N_COLS, eps, MODE, X_DTYPE, COMPUTE)
                 # mean(dn * xhat) = rstd * sum(dn * x) / D
                 mean_dn_xhat = rstd * sum_dn_x * inv_n
                 for c in tl.static_range(NUM_CHUNKS):
-                    cols, col_ok = _chunk(c, BLOCK_D, n_cols)
+                    cols, col_ok = _chunk(c, BLOCK_D, N_COLS)
                     mask = row_ok[:, None] & col_ok[None, :]
                     xhat, n, _ = normalize(xs[c], rstd, None, False, MODE, X_DTYPE, COMPUTE)
                     if NEED_DX:
@@ -265,10 +265,10 @@ def modnorm_backward_kernel(
                         _store_rows(DX, dx_row, cols, mask, dx)
                     sum_dy_n = _replace(sum_dy_n, c, sum_dy_n[c] + tl.sum(_rows_only(row_ok, dys[c] * n, BLOCK_R), 0))
                     dsh_acc = _replace(dsh_acc, c, dsh_acc[c] + tl.sum(dys[c], 0))
-            out_row = (s * n_mod + m) * n_cols  # this item's dscale/dshift partial rows (or final rows)
-            dw_row = pid.to(tl.int64) * n_cols  # this program's dweight partial
+            out_row = (s * n_mod + m) * N_COLS  # this item's dscale/dshift partial rows (or final rows)
+            dw_row = pid.to(tl.int64) * N_COLS  # this program's dweight partial
             for c in tl.static_range(NUM_CHUNKS):
-                cols, col_ok = _chunk(c, BLOCK_D, n_cols)
+                cols, col_ok = _chunk(c, BLOCK_D, N_COLS)
                 if NEED_DS:
                     ds = sum_dy_n[c]
                     if HAS_W:
@@ -288,7 +288,7 @@ def modnorm_backward_kernel(
 @triton.jit
 def modnorm_backward_chunked_kernel(
     X, DY, DX, W, SCALE, DW_PART, DS_OUT, DSH_OUT,
-    n_cols, group, n_mod, splits, rows_per_item, items_per_program, n_items,
+    group, n_mod, splits, rows_per_item, items_per_program, n_items,
     size1, size2, size3,
     x_s0, x_s1, x_s2, x_s3, x_sd,
     dy_s0, dy_s1, dy_s2, dy_s3, dy_sd,
@@ -298,6 +298,7 @@ def modnorm_backward_chunked_kernel(
     MODE: tl.constexpr, HAS_W: tl.constexpr,
     NEED_DX: tl.constexpr, NEED_DW: tl.constexpr, NEED_DS: tl.constexpr, NEED_DSH: tl.constexpr,
     BLOCK_D: tl.constexpr, ROW_PER_MOD: tl.constexpr,
+    N_COLS: tl.constexpr,
 ):
     """Rows longer than one block, one row at a time in BLOCK_D chunks: a first pass gathers sum(x^2) and
     sum(dn * x), a second writes dx and adds into this program's own zero-initialized float32 partial rows
@@ -313,16 +314,16 @@ def modnorm_backward_chunked_kernel(
     row_hi = tl.minimum(last_m * group + (last_item % splits + 1) * rows_per_item, (last_m + 1) * group)
     for row in range(row_lo, row_hi):
         rows = tl.zeros([1], tl.int64) + row
-        out_row = (((row % group) // rows_per_item) * n_mod + row // group) * n_cols
+        out_row = (((row % group) // rows_per_item) * n_mod + row // group) * N_COLS
         c0, c1, c2, c3 = row_coords(rows, size1, size2, size3)
         x_row = row_offsets(c0, c1, c2, c3, x_s0, x_s1, x_s2, x_s3)
         dy_row = row_offsets(c0, c1, c2, c3, dy_s0, dy_s1, dy_s2, dy_s3)
         sc_row = row_offsets(c0, c1, c2, c3, sc_s0, sc_s1, sc_s2, sc_s3)
         sum_sq = tl.zeros([1], COMPUTE)
         sum_dnx = tl.zeros([1], COMPUTE)
-        for start in range(0, n_cols, BLOCK_D):
+        for start in range(0, N_COLS, BLOCK_D):
             cols = start + tl.arange(0, BLOCK_D)
-            col_ok = cols < n_cols
+            col_ok = cols < N_COLS
             xf = load_rows(X, x_row, x_sd, cols, col_ok[None, :], COMPUTE)
             dn = load_rows(DY, dy_row, dy_sd, cols, col_ok[None, :], COMPUTE)
             dn *= 1.0 + load_rows(SCALE, sc_row, sc_sd, cols, col_ok[None, :], COMPUTE)
@@ -330,11 +331,11 @@ def modnorm_backward_chunked_kernel(
                 dn *= load_affine(W, cols, col_ok, w_sd, offset, MODE, X_DTYPE, COMPUTE)[None, :]
             sum_sq += tl.sum(xf * xf, 1)
             sum_dnx += tl.sum(dn * xf, 1)
-        rstd = inv_rms(sum_sq, n_cols, eps, MODE, X_DTYPE, COMPUTE)
-        mean_dn_xhat = rstd * sum_dnx / n_cols
-        for start in range(0, n_cols, BLOCK_D):
+        rstd = inv_rms(sum_sq, N_COLS, eps, MODE, X_DTYPE, COMPUTE)
+        mean_dn_xhat = rstd * sum_dnx / N_COLS
+        for start in range(0, N_COLS, BLOCK_D):
             cols = start + tl.arange(0, BLOCK_D)
-            col_ok = cols < n_cols
+            col_ok = cols < N_COLS
             mask = col_ok[None, :]
             a = None
             if HAS_W:
@@ -347,7 +348,7 @@ def modnorm_backward_chunked_kernel(
                 dx = rstd[:, None] * (dn - xhat * mean_dn_xhat[:, None])
                 _store_rows(DX, row_offsets(c0, c1, c2, c3, dx_s0, dx_s1, dx_s2, dx_s3), cols, mask, dx)
             if NEED_DW:
-                _add_into(DW_PART + pid.to(tl.int64) * n_cols, cols, col_ok, tl.sum(dh * n, 0))
+                _add_into(DW_PART + pid.to(tl.int64) * N_COLS, cols, col_ok, tl.sum(dh * n, 0))
             if ROW_PER_MOD:
                 if NEED_DS:
                     tl.store(DS_OUT + out_row + cols, cast_to(tl.sum(dyf * h, 0), DS_OUT.dtype.element_ty), mask=col_ok)

@@ -65,7 +65,9 @@ def inv_rms(sum_sq, n_cols, eps, MODE: tl.constexpr, X_DTYPE: tl.constexpr, COMP
     Evaluated in float64 (an error of about 1e-16) and rounded once, so rstd is the correctly rounded value
     but in vanishingly rare ties. One reciprocal square root and one multiply: this sits on the backward's
     per-row critical path, where a float64 division and square root cost about 30 dependent operations."""
-    mean_sq = sum_sq.to(tl.float64) * (1.0 / tl.cast(n_cols, tl.float64))  # the reciprocal: once per program
+    # n_cols is a constexpr in every kernel: the float64 reciprocal is folded at compile time, not a ~20-step
+    # division on each row's critical path (bench/NOTES.md v9)
+    mean_sq = sum_sq.to(tl.float64) * (1.0 / tl.cast(n_cols, tl.float64))
     rstd = tl.math.rsqrt(mean_sq + as_compute(eps, COMPUTE)).to(COMPUTE)
     if MODE == NONE:
         rstd = round_to(rstd, X_DTYPE, COMPUTE)

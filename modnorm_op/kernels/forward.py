@@ -45,7 +45,7 @@ def _store_chunk(xf, rstd, a, scale, shift, cols, mask, Y, y_row, HAS_W: tl.cons
 @triton.jit
 def modnorm_forward_kernel(
     X, Y, W, SCALE, SHIFT,
-    n_rows, n_cols, size1, size2, size3,
+    n_rows, size1, size2, size3,
     x_s0, x_s1, x_s2, x_s3, x_sd,
     y_s0, y_s1, y_s2, y_s3,
     sc_s0, sc_s1, sc_s2, sc_s3, sc_sd,
@@ -53,6 +53,7 @@ def modnorm_forward_kernel(
     w_sd, eps, offset,
     MODE: tl.constexpr, HAS_W: tl.constexpr, HAS_SHIFT: tl.constexpr,
     BLOCK_R: tl.constexpr, BLOCK_D: tl.constexpr, NUM_CHUNKS: tl.constexpr, PRELOAD: tl.constexpr,
+    N_COLS: tl.constexpr,
 ):
     X_DTYPE: tl.constexpr = Y.dtype.element_ty
     COMPUTE: tl.constexpr = tl.float64 if X_DTYPE == tl.float64 else tl.float32  # reference.compute_dtype
@@ -70,7 +71,7 @@ def modnorm_forward_kernel(
     xs, ws, scs, shs = (), (), (), ()
     for c in tl.static_range(NUM_CHUNKS):
         cols = c * BLOCK_D + tl.arange(0, BLOCK_D)
-        col_ok = cols < n_cols
+        col_ok = cols < N_COLS
         mask = row_ok[:, None] & col_ok[None, :]
         xf = load_rows(X, x_row, x_sd, cols, mask, COMPUTE)
         squares += xf * xf
@@ -82,10 +83,10 @@ def modnorm_forward_kernel(
             ws += (a,)
             scs += (scale,)
             shs += (shift,)
-    rstd = inv_rms(tl.sum(squares, 1), n_cols, eps, MODE, X_DTYPE, COMPUTE)
+    rstd = inv_rms(tl.sum(squares, 1), N_COLS, eps, MODE, X_DTYPE, COMPUTE)
     for c in tl.static_range(NUM_CHUNKS):
         cols = c * BLOCK_D + tl.arange(0, BLOCK_D)
-        col_ok = cols < n_cols
+        col_ok = cols < N_COLS
         mask = row_ok[:, None] & col_ok[None, :]
         if KEEP_X:
             xf = xs[c]

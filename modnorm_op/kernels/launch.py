@@ -2,7 +2,8 @@
 
 A launch's grid, integer arguments and flags depend only on shapes, strides, dtypes and flags, so they are
 computed once per layout (`_forward_plan`, `_backward_plan`, cached) and a repeated call only allocates its
-outputs and launches.
+outputs and launches. The hidden size D is a constexpr of the row kernels (constant masks and 1 / D): each
+new D compiles its own kernels once.
 
 Under torch.compile this code is traced (ops.py registers the ops with torch.library.triton_op): launches go
 through torch.library.wrap_triton so Inductor emits them itself, and with dynamic shapes the sizes are
@@ -80,7 +81,7 @@ def _forward_plan(shape, x_strides, scale_shape, scale_strides, shift_strides, w
         return None
     tile = heuristics.forward_tile(n_cols, max_block_d, elem_bytes)
     scalars = (
-        plan.num_rows, n_cols, *plan.sizes[1:],
+        plan.num_rows, *plan.sizes[1:],
         *plan.strides["x"], x_strides[-1],
         *plan.strides["y"],
         *plan.strides["scale"], scale_strides[-1],
@@ -90,7 +91,7 @@ def _forward_plan(shape, x_strides, scale_shape, scale_strides, shift_strides, w
     flags = dict(
         MODE=MODE_IDS[mode], HAS_W=w_stride is not None, HAS_SHIFT=shift_strides is not None,
         BLOCK_R=tile.block_r, BLOCK_D=tile.block_d, NUM_CHUNKS=tile.num_chunks, PRELOAD=tile.preload,
-        num_warps=tile.num_warps,
+        N_COLS=n_cols, num_warps=tile.num_warps,
     )
     return (triton.cdiv(plan.num_rows, tile.block_r),), scalars, flags
 
@@ -146,7 +147,7 @@ def _backward_plan(shape, x_strides, dy_strides, scale_shape, scale_strides, w_s
     chunked = n_cols > max_block_d  # modnorm_backward_chunked_kernel: two passes over each row
     direct = row_per_mod or (not chunked and bool(split.splits == 1))
     scalars = (
-        n_cols, plan.group, n_mod, split.splits, split.rows_per_item, split.items_per_program,
+        plan.group, n_mod, split.splits, split.rows_per_item, split.items_per_program,
         n_mod * split.splits, *plan.sizes[1:],
         *plan.strides["x"], x_strides[-1],
         *plan.strides["dy"], dy_strides[-1],
@@ -157,7 +158,7 @@ def _backward_plan(shape, x_strides, dy_strides, scale_shape, scale_strides, w_s
     flags = dict(
         MODE=MODE_IDS[mode], HAS_W=w_stride is not None,
         NEED_DX=need_dx, NEED_DW=need_dw, NEED_DS=need_ds, NEED_DSH=need_dsh,
-        BLOCK_D=tile.block_d, ROW_PER_MOD=row_per_mod, num_warps=tile.num_warps,
+        BLOCK_D=tile.block_d, ROW_PER_MOD=row_per_mod, N_COLS=n_cols, num_warps=tile.num_warps,
     )
     if not chunked:
         flags.update(BLOCK_R=tile.block_r, NUM_CHUNKS=tile.num_chunks, NUM_STAGES=tile.num_stages)
