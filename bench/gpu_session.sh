@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # The one command for a lent GPU: environment, the GPU test suite, then the benchmark; logs under $OUT.
-#   bash bench/gpu_session.sh [tests|bench|more|block|all]   (default all = tests + bench; each mode fits one
+#   bash bench/gpu_session.sh [tests|bench|more|block|ab|sweep|all]   (default all = tests + bench; each mode fits one
 #   10-minute call and leaves at most 8 files under $OUT, what the device tool brings back)
 # tests: the CUDA tests (pytest -n 8, the >2^31-element ones excluded: run them alone, they take minutes).
 # bench: per-batch bf16 at every shape with all peers, the same-size copy, the per-kernel profile.
 # more:  per-token and global modulation (Flux, Mochi), float16 and float32 (Flux, Mochi, Wan-14B).
 # block: the compiled DiT block against Inductor's fusion of the plain formula (DiT-XL, Flux).
+# ab:    with AB=<dir> holding an older modnorm_op (bench/ab.py says how), its kernels and this checkout's
+#        (heuristic tiles, CUDA-graph replay) at every shape, forward and backward, old, new, old again.
+# sweep: the forward tile sweep, both load orders (bench.tune --fwd-sweep), at the four short shapes.
 # Wheels in .whl/ (e.g. liger-kernel for the peers; carry .whl) are installed first.
 set -o pipefail
 cd "$(dirname "$0")/.."
@@ -41,5 +44,16 @@ fi
 if [ "$what" = block ]; then
   python3 -m bench.compile_block --out "$OUT/compile_block" --shapes dit_xl,flux 2>&1 | quiet \
     | tee "$OUT/compile_block.log" | tail -8 || status=1
+fi
+if [ "$what" = ab ]; then
+  for run in old new old_again; do
+    pkg=$AB; [ $run = new ] && pkg=.
+    python3 bench/ab.py "$pkg" bench.tune --what fwd,bwd 2>&1 | quiet | tee "$OUT/ab_$run.log" | tail -12 || status=1
+  done
+fi
+if [ "$what" = sweep ]; then
+  python3 -m bench.tune --what fwd --fwd-sweep --rep 50 --shapes dit_xl,flux,lumina2,z_image 2>&1 | quiet \
+    > "$OUT/fwd_sweep.log" || status=1
+  tail -4 "$OUT/fwd_sweep.log"
 fi
 exit $status

@@ -124,9 +124,9 @@ def cuda_plans(tile=None, fwd_tile=None, dump=None):
         heuristics.backward_tile = lambda n_cols, max_block_d=None: heuristics.Tile(
             1, chunk, triton.cdiv(n_cols, chunk), warps, per_sm, stages)
     if fwd_tile:
-        rows, chunk, warps, preload = fwd_tile
+        rows, fwd_chunk, fwd_warps, preload = fwd_tile  # names of their own: the lambdas bind late
         heuristics.forward_tile = lambda n_cols, max_block_d=None, elem_bytes=2: heuristics.Tile(
-            rows, chunk, triton.cdiv(n_cols, chunk), warps, preload=bool(preload))
+            rows, fwd_chunk, triton.cdiv(n_cols, fwd_chunk), fwd_warps, preload=bool(preload))
     launch.wrap_triton = CompileInsteadOfLaunch(lambda *a: describe(*a, dump=dump))
     # the backward plan is keyed by the device: plan for CUDA, uncached, so no CPU plan is replaced
     launch._cached = lambda fn, *key: fn.__wrapped__(

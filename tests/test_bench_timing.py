@@ -20,3 +20,20 @@ def test_rotated_timing_calls_once_per_input_set_and_reports_per_call():
     assert len(set(seen)) == 3  # three distinct input sets, none of them the caller's
     assert inputs[0].data_ptr() not in seen and inputs[0].grad is None
     assert all(res[k] > 0 for k in ("fwd", "fwd+bwd")) and res["bwd"] >= 0
+
+
+def test_ab_runs_a_module_with_the_other_checkouts_package(tmp_path):
+    """bench/ab.py imports modnorm_op from the directory it is given, and bench/ from this checkout."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    other = tmp_path / "other" / "modnorm_op"  # not importable otherwise: this checkout's is installed
+    other.mkdir(parents=True)
+    (other / "__init__.py").write_text("MARK = 'other'\n")
+    (tmp_path / "probe.py").write_text("import bench, modnorm_op, sys\nprint(modnorm_op.MARK, sys.argv[1:])\n")
+    root = Path(__file__).resolve().parent.parent
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(tmp_path)}
+    out = subprocess.run([sys.executable, "bench/ab.py", str(other.parent), "probe", "--flag"], cwd=root, env=env,
+                         capture_output=True, text=True, check=True).stdout
+    assert out.splitlines()[-1] == "other ['--flag']", out
