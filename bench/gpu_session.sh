@@ -8,7 +8,8 @@
 # block: the compiled DiT block against Inductor's fusion of the plain formula (DiT-XL, Flux).
 # ab:    with AB=<dir> holding an older modnorm_op (bench/ab.py says how), its kernels and this checkout's
 #        (heuristic tiles, CUDA-graph replay) at every shape, forward and backward, old, new, old again.
-# sweep: the forward tile sweep, both load orders (bench.tune --fwd-sweep), at the four short shapes.
+# sweep: the forward tile sweep with each load order (bench.tune --fwd-sweep) at SHAPES (default dit_xl,flux;
+#        lumina2,z_image in a second call: 4 shapes do not fit in one).
 # Wheels in .whl/ (e.g. liger-kernel for the peers; carry .whl) are installed first.
 set -o pipefail
 cd "$(dirname "$0")/.."
@@ -52,7 +53,7 @@ if [ "$what" = ab ]; then
   done
 fi
 if [ "$what" = sweep ]; then
-  python3 -m bench.tune --what fwd --fwd-sweep --rep 50 --shapes dit_xl,flux,lumina2,z_image 2>&1 | quiet \
+  python3 -m bench.tune --what fwd --fwd-sweep --rep 50 --shapes "${SHAPES:-dit_xl,flux}" 2>&1 | quiet \
     > "$OUT/fwd_sweep.log" || status=1
   tail -4 "$OUT/fwd_sweep.log"
 fi

@@ -1,15 +1,15 @@
 """The kernels one forward/backward call launches, compiled for an H100/H200 (sm_90) on this machine, no GPU.
 
     python -m bench.inspect_kernels B T D [--modulation per_batch] [--what fwd,bwd] [--tile P:C:W:S]
-                                          [--fwd-tile R:C:W:PRELOAD] [--dump DIR]
+                                          [--fwd-tile R:C:W:AHEAD] [--dump DIR]
 
 A development tool (no device time): it runs launch.forward/backward on CPU tensors with the CUDA launch
 plan (132 SMs), and instead of launching it compiles each kernel with the arguments' own specialization
 (integers equal to 1 become constants, 16-divisible integers and pointers get the divisibility hint, as
 Triton's launcher does), then prints registers, stack bytes (spills) and the SASS instruction mix of the
 whole kernel and of its innermost loops. --tile P:C:W:S replaces the backward tile (programs/SM, chunk
-columns, warps, stages), as bench/tune.py --bwd-configs does; --fwd-tile R:C:W:PRELOAD the forward's (rows,
-chunk columns, warps, 1 to load every chunk before the first store or 0 to load at each store). --dump DIR writes each kernel's SASS, PTX and
+columns, warps, stages), as bench/tune.py --bwd-configs does; --fwd-tile R:C:W:AHEAD the forward's (rows,
+chunk columns, warps, chunks loaded ahead of the stores). --dump DIR writes each kernel's SASS, PTX and
 TTGIR. Uses Triton internals (the JIT binder and _pack_args, checked with triton 3.9, the CPU stack) and the
 cuobjdump Triton ships; the GPU's triton 3.6 can allocate registers differently: confirm on the device.
 """
@@ -115,7 +115,7 @@ def describe(name, grid, num_warps, compiled, dump=None):
 def cuda_plans(tile=None, fwd_tile=None, dump=None):
     """launch.py planning for a CUDA device of SM_COUNT SMs (the tensors stay on the CPU), its launches
     compiled and described instead of run; tile (programs/SM, chunk, warps, stages) replaces the backward's,
-    fwd_tile (rows, chunk, warps, preload) the forward's. Everything patched is restored on exit."""
+    fwd_tile (rows, chunk, warps, load ahead) the forward's. Everything patched is restored on exit."""
     saved = (heuristics.target_programs, heuristics.backward_tile, heuristics.forward_tile, launch.wrap_triton,
              launch._cached)
     heuristics.target_programs = lambda device, per_sm: SM_COUNT * per_sm
@@ -124,9 +124,9 @@ def cuda_plans(tile=None, fwd_tile=None, dump=None):
         heuristics.backward_tile = lambda n_cols, max_block_d=None: heuristics.Tile(
             1, chunk, triton.cdiv(n_cols, chunk), warps, per_sm, stages)
     if fwd_tile:
-        rows, fwd_chunk, fwd_warps, preload = fwd_tile  # names of their own: the lambdas bind late
+        rows, fwd_chunk, fwd_warps, ahead = fwd_tile  # names of their own: the lambdas bind late
         heuristics.forward_tile = lambda n_cols, max_block_d=None, elem_bytes=2: heuristics.Tile(
-            rows, fwd_chunk, triton.cdiv(n_cols, fwd_chunk), fwd_warps, preload=bool(preload))
+            rows, fwd_chunk, triton.cdiv(n_cols, fwd_chunk), fwd_warps, load_ahead=ahead)
     launch.wrap_triton = CompileInsteadOfLaunch(lambda *a: describe(*a, dump=dump))
     # the backward plan is keyed by the device: plan for CUDA, uncached, so no CPU plan is replaced
     launch._cached = lambda fn, *key: fn.__wrapped__(
@@ -144,7 +144,7 @@ def main(argv=None):
     p.add_argument("--modulation", default="per_batch", choices=sorted(ALIGNED))
     p.add_argument("--what", default="fwd,bwd")
     p.add_argument("--tile", default=None, help="backward tile programs/SM:chunk:warps:stages")
-    p.add_argument("--fwd-tile", default=None, help="forward tile rows:chunk:warps:preload (1 or 0)")
+    p.add_argument("--fwd-tile", default=None, help="forward tile rows:chunk:warps:chunks loaded ahead")
     p.add_argument("--dump", default=None, help="directory for each kernel's SASS, PTX and TTGIR")
     args = p.parse_args(argv)
     x, w, s, sh = (t.detach() for t in make_inputs(tuple(args.shape), args.modulation, torch.bfloat16, "cpu"))

@@ -15,7 +15,6 @@ import argparse
 import dataclasses
 import cProfile
 import io
-import itertools
 import pstats
 import time
 
@@ -31,10 +30,11 @@ from modnorm_op.kernels import forward as fwd_kernels
 from modnorm_op.kernels import launch
 
 # (rows per program, warps, columns per chunk, or None for the whole row in one padded block); chunks of at
-# least 4 elements per thread, as heuristics.forward_tile keeps them; each both with and without preload
+# least 4 elements per thread, as heuristics.forward_tile keeps them; each with every LOAD_AHEAD
 FWD_CONFIGS = ([(r, w, None) for r in (1, 2) for w in (4, 8)]
                + [(r, w, c) for r in (1, 2) for c in (256, 512, 1024, 2048) for w in (1, 2, 4, 8)
                   if c >= 32 * w * heuristics.MIN_CHUNK_ELEMS_PER_THREAD])
+LOAD_AHEAD = (0, 1, heuristics.MAX_FORWARD_CHUNKS)  # forward chunks loaded ahead of the stores (the last: all)
 REP_MS = 100  # do_bench_cudagraph's measuring time per configuration (--rep)
 # (programs/SM, columns per chunk, warps, pipeline stages; 1: the next row prefetched in registers); one row
 BWD_CONFIGS = [(p, c, w, st) for p in (2, 4) for c, w in ((128, 1), (128, 2), (256, 1), (256, 2), (256, 4), (512, 2),
@@ -100,15 +100,18 @@ def tune_forward(name, shape, bandwidth, sweep):
     x, w, s, sh = (t.detach() for t in make_inputs(shape, "per_batch", torch.bfloat16, "cuda"))
     want, _ = reference64(x, w, s, sh, torch.randn_like(x))
     d = shape[2]
-    tiles = [("heuristic", heuristics.forward_tile(d))]
-    if sweep:
-        tiles.append((f"heuristic, preload {not tiles[0][1].preload}",
-                      dataclasses.replace(tiles[0][1], preload=not tiles[0][1].preload)))
-    for (block_r, warps, chunk), preload in itertools.product(FWD_CONFIGS if sweep else (), (False, True)):
-        label = f"rows {block_r} warps {warps} chunk {chunk} preload {preload}"
-        if chunk is None or chunk < d:
-            block_d = chunk or triton.next_power_of_2(d)
-            tiles.append((label, heuristics.Tile(block_r, block_d, triton.cdiv(d, block_d), warps, preload=preload)))
+    chosen = heuristics.forward_tile(d)
+    tiles = [("heuristic", chosen)]
+    for ahead in sorted({min(a, chosen.num_chunks) for a in LOAD_AHEAD} - {chosen.load_ahead}) if sweep else ():
+        tiles.append((f"heuristic, load ahead {ahead}", dataclasses.replace(chosen, load_ahead=ahead)))
+    for block_r, warps, chunk in FWD_CONFIGS if sweep else ():
+        block_d = chunk or triton.next_power_of_2(d)
+        num_chunks = triton.cdiv(d, block_d)
+        if chunk is not None and chunk >= d:
+            continue
+        for ahead in sorted({min(a, num_chunks) for a in LOAD_AHEAD}):
+            tiles.append((f"rows {block_r} warps {warps} chunk {chunk} load ahead {ahead}",
+                          heuristics.Tile(block_r, block_d, num_chunks, warps, load_ahead=ahead)))
 
     def set_tile(tile):
         heuristics.forward_tile = lambda n_cols, max_block_d=None, elem_bytes=2: tile

@@ -21,7 +21,8 @@ FORWARD_TILE_ELEMS = 2048
 # so that every chunk's load is in flight at once; about 20 of the row's elements per thread, at least 4 per
 # chunk (an 8-byte vector of 2-byte elements). The fastest, or within 1%, at each of D = 1152, 2304, 3072,
 # 3840, 5120 on an H100 (bench/NOTES.md v6). At most MAX_FORWARD_CHUNKS chunks (unrolled code): wider
-# chunks beyond that.
+# chunks beyond that. Each chunk's inputs are loaded at its store (load_ahead 0), as in those measurements;
+# loading ahead (kernels/forward.py) is bench/tune.py's candidate, not yet timed on a GPU (NOTES v9).
 FORWARD_CHUNK_RANGE = (256, 1024)
 ROW_ELEMS_PER_THREAD = 20
 MIN_CHUNK_ELEMS_PER_THREAD = 4
@@ -51,7 +52,7 @@ class Tile:
     num_warps: int
     programs_per_sm: int = 0  # backward only: size of the persistent grid
     num_stages: int = 1  # backward only: row tiles in flight per program (software pipeline depth)
-    preload: bool = False  # forward only: all of a row's loads before its first store (kernels/forward.py)
+    load_ahead: int = 0  # forward only: chunks whose inputs are loaded ahead of the stores (kernels/forward.py)
 
 
 def _prev_power_of_2(n):

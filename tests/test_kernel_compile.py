@@ -17,7 +17,7 @@ pytestmark = pytest.mark.skipif(os.environ.get("TRITON_INTERPRET") == "1",
 
 CONSTEXPRS = {
     "modnorm_forward_kernel": dict(MODE=0, HAS_W=True, HAS_SHIFT=True, BLOCK_R=1, BLOCK_D=4096, NUM_CHUNKS=1,
-                                   PRELOAD=False, N_COLS=4000),
+                                   LOAD_AHEAD=0, N_COLS=4000),
     "modnorm_backward_kernel": dict(MODE=0, HAS_W=True, NEED_DX=True, NEED_DW=True, NEED_DS=True, NEED_DSH=True,
                                     BLOCK_R=1, BLOCK_D=1024, NUM_CHUNKS=3, ROW_PER_MOD=False, NUM_STAGES=3,
                                     N_COLS=3000),

@@ -95,12 +95,12 @@ def test_rows_longer_than_a_block(device, pattern, monkeypatch):
 
 @pytest.mark.parametrize("block_r", [1, 2])
 @pytest.mark.parametrize("num_chunks", [1, 4])
-@pytest.mark.parametrize("preload", [False, True], ids=["load_at_store", "preload"])
-def test_forward_tiles(device, preload, num_chunks, block_r, monkeypatch):
-    """Both ways of the forward kernel (modulation loaded at the store, or everything before the first
-    store; the heuristic picks one per D, bench/tune.py times both), on a row of one chunk and of four (53
-    columns as 4 chunks of 16, the last masked), one row per program and two."""
-    tile = heuristics.Tile(block_r, 64 // num_chunks, num_chunks, block_r, preload=preload)
+@pytest.mark.parametrize("load_ahead", [0, 1, 4])
+def test_forward_tiles(device, load_ahead, num_chunks, block_r, monkeypatch):
+    """The forward kernel's load orders (inputs loaded at each store, one chunk ahead, or all before the
+    first store; the heuristic picks one per D, bench/tune.py times them), on a row of one chunk and of four
+    (53 columns as 4 chunks of 16, the last masked), one row per program and two."""
+    tile = heuristics.Tile(block_r, 64 // num_chunks, num_chunks, block_r, load_ahead=load_ahead)
     monkeypatch.setattr(heuristics, "forward_tile", lambda d, max_block_d=None, elem_bytes=2: tile)
     launch.clear_plans()
     try:

@@ -1,17 +1,25 @@
 """Forward kernel: y = h * (1 + scale) + shift, h = rms_norm(x) * (weight + offset), x read from memory once.
 
-Each program handles BLOCK_R rows of NUM_CHUNKS blocks of BLOCK_D columns, one of two ways
-(heuristics.forward_tile says which, and why):
-- PRELOAD: every chunk of x, weight, scale and shift is loaded before the sum of squares and kept in
-  registers until its store. Nothing is loaded after a store: the compiler must assume that y may alias an
-  input, so a load written after a store waits for it, and each chunk would cost one more memory round trip.
-- otherwise only x is loaded first; weight, scale and shift are loaded chunk by chunk at the store, and a
-  row of several chunks is read a second time there (finding it in L2): fewer registers.
+Each program handles BLOCK_R rows of NUM_CHUNKS blocks of BLOCK_D columns. x is loaded first, for the sum
+of squares; a row of several chunks is read a second time for the store (finding it in L2) unless it is kept
+in registers. LOAD_AHEAD (heuristics.forward_tile says how many, and why) trades registers for waiting: the
+compiler must assume that y may alias an input, so a load written after a store is issued after it, and
+loading chunk c's inputs right before storing it costs each chunk a memory round trip. With LOAD_AHEAD = k,
+the first k chunks' weight, scale and shift are loaded with x (and x kept), and each later chunk's inputs
+go out k chunks before its store; k = NUM_CHUNKS loads everything before the first store.
 """
 import triton
 import triton.language as tl
 
 from .common import cast_to, inv_rms, load_affine, load_rows, normalize, row_coords, row_offsets
+
+
+@triton.jit
+def _chunk(c: tl.constexpr, BLOCK_D: tl.constexpr, N_COLS: tl.constexpr, row_ok):
+    """Columns of chunk c, which of them are in the row, and the [rows, cols] mask."""
+    cols = c * BLOCK_D + tl.arange(0, BLOCK_D)
+    col_ok = cols < N_COLS
+    return cols, col_ok, row_ok[:, None] & col_ok[None, :]
 
 
 @triton.jit
@@ -52,7 +60,7 @@ def modnorm_forward_kernel(
     sh_s0, sh_s1, sh_s2, sh_s3, sh_sd,
     w_sd, eps, offset,
     MODE: tl.constexpr, HAS_W: tl.constexpr, HAS_SHIFT: tl.constexpr,
-    BLOCK_R: tl.constexpr, BLOCK_D: tl.constexpr, NUM_CHUNKS: tl.constexpr, PRELOAD: tl.constexpr,
+    BLOCK_R: tl.constexpr, BLOCK_D: tl.constexpr, NUM_CHUNKS: tl.constexpr, LOAD_AHEAD: tl.constexpr,
     N_COLS: tl.constexpr,
 ):
     X_DTYPE: tl.constexpr = Y.dtype.element_ty
@@ -64,37 +72,30 @@ def modnorm_forward_kernel(
     sc_row = row_offsets(c0, c1, c2, c3, sc_s0, sc_s1, sc_s2, sc_s3)
     sh_row = row_offsets(c0, c1, c2, c3, sh_s0, sh_s1, sh_s2, sh_s3)
     y_row = row_offsets(c0, c1, c2, c3, y_s0, y_s1, y_s2, y_s3)
-    KEEP_X: tl.constexpr = PRELOAD or NUM_CHUNKS == 1  # a row of one chunk is in registers either way
+    # Chunk j's weight, scale and shift (and x, in a row of several chunks) are loaded in the first pass when
+    # j < LOAD_AHEAD, otherwise just before chunk j - LOAD_AHEAD is stored: nothing waits on the store before.
     # The chunk loops are unrolled and the squares summed lane by lane, then across the row once: every
     # chunk's load is in flight at once, with no barrier between them.
     squares = tl.zeros([BLOCK_R, BLOCK_D], COMPUTE)
-    xs, ws, scs, shs = (), (), (), ()
+    xs, ws, scs, shs = (), (), (), ()  # chunk j's tiles at index j
     for c in tl.static_range(NUM_CHUNKS):
-        cols = c * BLOCK_D + tl.arange(0, BLOCK_D)
-        col_ok = cols < N_COLS
-        mask = row_ok[:, None] & col_ok[None, :]
+        cols, col_ok, mask = _chunk(c, BLOCK_D, N_COLS, row_ok)
         xf = load_rows(X, x_row, x_sd, cols, mask, COMPUTE)
         squares += xf * xf
-        if KEEP_X:
+        if c < LOAD_AHEAD or NUM_CHUNKS == 1:  # a row of one chunk is never read twice
             xs += (xf,)
-        if PRELOAD:
+        if c < LOAD_AHEAD:
             a, scale, shift = _load_modulation(cols, col_ok, mask, W, w_sd, SCALE, sc_row, sc_sd, SHIFT, sh_row,
                                                sh_sd, offset, HAS_W, HAS_SHIFT, MODE, X_DTYPE, COMPUTE)
-            ws += (a,)
-            scs += (scale,)
-            shs += (shift,)
+            ws, scs, shs = ws + (a,), scs + (scale,), shs + (shift,)
     rstd = inv_rms(tl.sum(squares, 1), N_COLS, eps, MODE, X_DTYPE, COMPUTE)
     for c in tl.static_range(NUM_CHUNKS):
-        cols = c * BLOCK_D + tl.arange(0, BLOCK_D)
-        col_ok = cols < N_COLS
-        mask = row_ok[:, None] & col_ok[None, :]
-        if KEEP_X:
-            xf = xs[c]
-        else:
-            xf = load_rows(X, x_row, x_sd, cols, mask, COMPUTE)
-        if PRELOAD:
-            a, scale, shift = ws[c], scs[c], shs[c]
-        else:
+        if c + LOAD_AHEAD < NUM_CHUNKS:  # chunk c + LOAD_AHEAD's inputs
+            cols, col_ok, mask = _chunk(c + LOAD_AHEAD, BLOCK_D, N_COLS, row_ok)
+            if NUM_CHUNKS > 1:  # read again, from L2
+                xs += (load_rows(X, x_row, x_sd, cols, mask, COMPUTE),)
             a, scale, shift = _load_modulation(cols, col_ok, mask, W, w_sd, SCALE, sc_row, sc_sd, SHIFT, sh_row,
                                                sh_sd, offset, HAS_W, HAS_SHIFT, MODE, X_DTYPE, COMPUTE)
-        _store_chunk(xf, rstd, a, scale, shift, cols, mask, Y, y_row, HAS_W, HAS_SHIFT, MODE, COMPUTE)
+            ws, scs, shs = ws + (a,), scs + (scale,), shs + (shift,)
+        cols, col_ok, mask = _chunk(c, BLOCK_D, N_COLS, row_ok)
+        _store_chunk(xs[c], rstd, ws[c], scs[c], shs[c], cols, mask, Y, y_row, HAS_W, HAS_SHIFT, MODE, COMPUTE)

@@ -90,7 +90,7 @@ def _forward_plan(shape, x_strides, scale_shape, scale_strides, shift_strides, w
     )
     flags = dict(
         MODE=MODE_IDS[mode], HAS_W=w_stride is not None, HAS_SHIFT=shift_strides is not None,
-        BLOCK_R=tile.block_r, BLOCK_D=tile.block_d, NUM_CHUNKS=tile.num_chunks, PRELOAD=tile.preload,
+        BLOCK_R=tile.block_r, BLOCK_D=tile.block_d, NUM_CHUNKS=tile.num_chunks, LOAD_AHEAD=tile.load_ahead,
         N_COLS=n_cols, num_warps=tile.num_warps,
     )
     return (triton.cdiv(plan.num_rows, tile.block_r),), scalars, flags
