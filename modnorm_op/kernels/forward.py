@@ -72,8 +72,8 @@ def modnorm_forward_kernel(
     sc_row = row_offsets(c0, c1, c2, c3, sc_s0, sc_s1, sc_s2, sc_s3)
     sh_row = row_offsets(c0, c1, c2, c3, sh_s0, sh_s1, sh_s2, sh_s3)
     y_row = row_offsets(c0, c1, c2, c3, y_s0, y_s1, y_s2, y_s3)
-    # Chunk j's weight, scale and shift (and x, in a row of several chunks) are loaded in the first pass when
-    # j < LOAD_AHEAD, otherwise just before chunk j - LOAD_AHEAD is stored: nothing waits on the store before.
+    # Chunk j's weight, scale and shift (and x, re-read, in a row of several chunks) are loaded in the first
+    # pass when j < LOAD_AHEAD, otherwise right before chunk j - LOAD_AHEAD's store (see the module docstring).
     # The chunk loops are unrolled and the squares summed lane by lane, then across the row once: every
     # chunk's load is in flight at once, with no barrier between them.
     squares = tl.zeros([BLOCK_R, BLOCK_D], COMPUTE)
