@@ -12,8 +12,8 @@ the dispatcher, a bare launch of the same Triton kernel, and the plain PyTorch f
 forward+backward; then a cProfile of the op's calls.
 """
 import argparse
-import dataclasses
 import cProfile
+import dataclasses
 import io
 import pstats
 import time
@@ -100,16 +100,18 @@ def tune_forward(name, shape, bandwidth, sweep):
     x, w, s, sh = (t.detach() for t in make_inputs(shape, "per_batch", torch.bfloat16, "cuda"))
     want, _ = reference64(x, w, s, sh, torch.randn_like(x))
     d = shape[2]
+    load_orders = lambda num_chunks: sorted({min(a, num_chunks) for a in LOAD_AHEAD})  # distinct for this tile
     chosen = heuristics.forward_tile(d)
     tiles = [("heuristic", chosen)]
-    for ahead in sorted({min(a, chosen.num_chunks) for a in LOAD_AHEAD} - {chosen.load_ahead}) if sweep else ():
-        tiles.append((f"heuristic, load ahead {ahead}", dataclasses.replace(chosen, load_ahead=ahead)))
+    for ahead in load_orders(chosen.num_chunks) if sweep else ():
+        if ahead != chosen.load_ahead:
+            tiles.append((f"heuristic, load ahead {ahead}", dataclasses.replace(chosen, load_ahead=ahead)))
     for block_r, warps, chunk in FWD_CONFIGS if sweep else ():
-        block_d = chunk or triton.next_power_of_2(d)
-        num_chunks = triton.cdiv(d, block_d)
         if chunk is not None and chunk >= d:
             continue
-        for ahead in sorted({min(a, num_chunks) for a in LOAD_AHEAD}):
+        block_d = chunk or triton.next_power_of_2(d)
+        num_chunks = triton.cdiv(d, block_d)
+        for ahead in load_orders(num_chunks):
             tiles.append((f"rows {block_r} warps {warps} chunk {chunk} load ahead {ahead}",
                           heuristics.Tile(block_r, block_d, num_chunks, warps, load_ahead=ahead)))
 

@@ -16,7 +16,7 @@ dweight += (1 + scale) * A.
 import triton
 import triton.language as tl
 
-from .common import cast_to, inv_rms, load_affine, load_rows, normalize, row_coords, row_offsets
+from .common import cast_to, chunk_columns, inv_rms, load_affine, load_rows, normalize, row_coords, row_offsets
 
 
 @triton.jit
@@ -54,12 +54,6 @@ def _replace(t, i: tl.constexpr, v):
 
 
 @triton.jit
-def _chunk(c: tl.constexpr, BLOCK_D: tl.constexpr, n_cols):
-    cols = c * BLOCK_D + tl.arange(0, BLOCK_D)
-    return cols, cols < n_cols
-
-
-@triton.jit
 def _add_pairs(a0, b0, a1, b1):
     return a0 + a1, b0 + b1
 
@@ -94,7 +88,7 @@ def _row_tiles(PTR, rows, rows_end, n_cols, size1, size2, size3, s0, s1, s2, s3,
     row_off = row_offsets(c0, c1, c2, c3, s0, s1, s2, s3)
     tiles = ()
     for c in tl.static_range(NUM_CHUNKS):
-        cols, col_ok = _chunk(c, BLOCK_D, n_cols)
+        cols, col_ok = chunk_columns(c, BLOCK_D, n_cols)
         mask = (rows < rows_end)[:, None] & col_ok[None, :]
         tiles += (tl.load(PTR + row_off[:, None] + cols.to(tl.int64)[None, :] * sd, mask=mask, other=0.0),)
     return tiles
@@ -137,7 +131,7 @@ def modnorm_backward_kernel(
         if HAS_W:
             a = ()
             for c in tl.static_range(NUM_CHUNKS):
-                cols, col_ok = _chunk(c, BLOCK_D, N_COLS)
+                cols, col_ok = chunk_columns(c, BLOCK_D, N_COLS)
                 a += (load_affine(W, cols, col_ok, w_sd, offset, MODE, X_DTYPE, COMPUTE),)
         dw_acc = zeros
         if NUM_STAGES == 1:
@@ -184,7 +178,7 @@ def modnorm_backward_kernel(
             # mean(dn * xhat) = rstd * sum(dn * x) / D
             mean_dn_xhat = rstd * sum_dn_x * inv_n
             for c in tl.static_range(NUM_CHUNKS):
-                cols, col_ok = _chunk(c, BLOCK_D, N_COLS)
+                cols, col_ok = chunk_columns(c, BLOCK_D, N_COLS)
                 mask = row_ok[:, None] & col_ok[None, :]
                 xhat, n, h = normalize(xs[c], rstd, a[c], HAS_W, MODE, X_DTYPE, COMPUTE)
                 if NEED_DS:
@@ -198,7 +192,7 @@ def modnorm_backward_kernel(
                     _store_rows(DX, dx_row, cols, mask, dx)
         if NEED_DW:
             for c in tl.static_range(NUM_CHUNKS):
-                cols, col_ok = _chunk(c, BLOCK_D, N_COLS)
+                cols, col_ok = chunk_columns(c, BLOCK_D, N_COLS)
                 tl.store(DW_PART + pid.to(tl.int64) * N_COLS + cols, dw_acc[c], mask=col_ok)
     else:
         # dn = dy * g with g = (1 + scale) * a for the whole item. Only g, A (sum_dy_n) and dshift's sum stay
@@ -220,7 +214,7 @@ def modnorm_backward_kernel(
             sc_item = SCALE + row_offsets(g0, g1, g2, g3, sc_s0, sc_s1, sc_s2, sc_s3)
             g = ()
             for c in tl.static_range(NUM_CHUNKS):
-                cols, col_ok = _chunk(c, BLOCK_D, N_COLS)
+                cols, col_ok = chunk_columns(c, BLOCK_D, N_COLS)
                 gc = 1.0 + tl.load(sc_item + cols.to(tl.int64) * sc_sd, mask=col_ok, other=0.0).to(COMPUTE)
                 if HAS_W:
                     gc *= load_affine(W, cols, col_ok, w_sd, offset, MODE, X_DTYPE, COMPUTE)
@@ -257,7 +251,7 @@ def modnorm_backward_kernel(
                 # mean(dn * xhat) = rstd * sum(dn * x) / D
                 mean_dn_xhat = rstd * sum_dn_x * inv_n
                 for c in tl.static_range(NUM_CHUNKS):
-                    cols, col_ok = _chunk(c, BLOCK_D, N_COLS)
+                    cols, col_ok = chunk_columns(c, BLOCK_D, N_COLS)
                     mask = row_ok[:, None] & col_ok[None, :]
                     xhat, n, _ = normalize(xs[c], rstd, None, False, MODE, X_DTYPE, COMPUTE)
                     if NEED_DX:
@@ -268,7 +262,7 @@ def modnorm_backward_kernel(
             out_row = (s * n_mod + m) * N_COLS  # this item's dscale/dshift partial rows (or final rows)
             dw_row = pid.to(tl.int64) * N_COLS  # this program's dweight partial
             for c in tl.static_range(NUM_CHUNKS):
-                cols, col_ok = _chunk(c, BLOCK_D, N_COLS)
+                cols, col_ok = chunk_columns(c, BLOCK_D, N_COLS)
                 if NEED_DS:
                     ds = sum_dy_n[c]
                     if HAS_W:

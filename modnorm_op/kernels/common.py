@@ -101,6 +101,13 @@ def normalize(xf, rstd, a, HAS_W: tl.constexpr, MODE: tl.constexpr, X_DTYPE: tl.
 
 
 @triton.jit
+def chunk_columns(c: tl.constexpr, BLOCK_D: tl.constexpr, n_cols):
+    """Columns of chunk c of a row, and which of them are in the row."""
+    cols = c * BLOCK_D + tl.arange(0, BLOCK_D)
+    return cols, cols < n_cols
+
+
+@triton.jit
 def load_rows(PTR, row_off, col_stride, cols, mask, COMPUTE: tl.constexpr):
     """A [rows, cols] tile of a row-strided tensor, converted to COMPUTE."""
     ptrs = PTR + row_off[:, None] + cols.to(tl.int64)[None, :] * col_stride

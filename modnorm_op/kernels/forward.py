@@ -11,15 +11,7 @@ go out k chunks before its store; k = NUM_CHUNKS loads everything before the fir
 import triton
 import triton.language as tl
 
-from .common import cast_to, inv_rms, load_affine, load_rows, normalize, row_coords, row_offsets
-
-
-@triton.jit
-def _chunk(c: tl.constexpr, BLOCK_D: tl.constexpr, N_COLS: tl.constexpr, row_ok):
-    """Columns of chunk c, which of them are in the row, and the [rows, cols] mask."""
-    cols = c * BLOCK_D + tl.arange(0, BLOCK_D)
-    col_ok = cols < N_COLS
-    return cols, col_ok, row_ok[:, None] & col_ok[None, :]
+from .common import cast_to, chunk_columns, inv_rms, load_affine, load_rows, normalize, row_coords, row_offsets
 
 
 @triton.jit
@@ -79,7 +71,8 @@ def modnorm_forward_kernel(
     squares = tl.zeros([BLOCK_R, BLOCK_D], COMPUTE)
     xs, ws, scs, shs = (), (), (), ()  # chunk j's tiles at index j
     for c in tl.static_range(NUM_CHUNKS):
-        cols, col_ok, mask = _chunk(c, BLOCK_D, N_COLS, row_ok)
+        cols, col_ok = chunk_columns(c, BLOCK_D, N_COLS)
+        mask = row_ok[:, None] & col_ok[None, :]
         xf = load_rows(X, x_row, x_sd, cols, mask, COMPUTE)
         squares += xf * xf
         if c < LOAD_AHEAD or NUM_CHUNKS == 1:  # a row of one chunk is never read twice
@@ -91,11 +84,13 @@ def modnorm_forward_kernel(
     rstd = inv_rms(tl.sum(squares, 1), N_COLS, eps, MODE, X_DTYPE, COMPUTE)
     for c in tl.static_range(NUM_CHUNKS):
         if c + LOAD_AHEAD < NUM_CHUNKS:  # chunk c + LOAD_AHEAD's inputs
-            cols, col_ok, mask = _chunk(c + LOAD_AHEAD, BLOCK_D, N_COLS, row_ok)
+            cols, col_ok = chunk_columns(c + LOAD_AHEAD, BLOCK_D, N_COLS)
+            mask = row_ok[:, None] & col_ok[None, :]
             if NUM_CHUNKS > 1:  # read again, from L2
                 xs += (load_rows(X, x_row, x_sd, cols, mask, COMPUTE),)
             a, scale, shift = _load_modulation(cols, col_ok, mask, W, w_sd, SCALE, sc_row, sc_sd, SHIFT, sh_row,
                                                sh_sd, offset, HAS_W, HAS_SHIFT, MODE, X_DTYPE, COMPUTE)
             ws, scs, shs = ws + (a,), scs + (scale,), shs + (shift,)
-        cols, col_ok, mask = _chunk(c, BLOCK_D, N_COLS, row_ok)
+        cols, col_ok = chunk_columns(c, BLOCK_D, N_COLS)
+        mask = row_ok[:, None] & col_ok[None, :]
         _store_chunk(xs[c], rstd, ws[c], scs[c], shs[c], cols, mask, Y, y_row, HAS_W, HAS_SHIFT, MODE, COMPUTE)
