@@ -8,8 +8,8 @@
 # block: the compiled DiT block against Inductor's fusion of the plain formula (DiT-XL, Flux).
 # ab:    with AB=<dir> holding an older modnorm_op (bench/ab.py says how), its kernels and this checkout's
 #        (heuristic tiles, CUDA-graph replay) at every shape, forward and backward, old, new, old again.
-# sweep: the forward tile sweep with each load order (bench.tune --fwd-sweep) at SHAPES (default dit_xl,flux;
-#        lumina2,z_image in a second call: 4 shapes do not fit in one).
+# sweep: the forward tile sweep with each load order (bench.tune --fwd-sweep) at SHAPES (default dit_xl,flux),
+#        every tile compiled first in parallel processes (one per shape).
 # Wheels in .whl/ (e.g. liger-kernel for the peers; carry .whl) are installed first.
 set -o pipefail
 cd "$(dirname "$0")/.."
@@ -53,7 +53,14 @@ if [ "$what" = ab ]; then
   done
 fi
 if [ "$what" = sweep ]; then
-  python3 -m bench.tune --what fwd --fwd-sweep --rep 50 --shapes "${SHAPES:-dit_xl,flux}" 2>&1 | quiet \
+  # compile every tile first, one process per shape (Triton's disk cache is shared), then time them in one
+  SHAPES=${SHAPES:-dit_xl,flux}
+  for shape in ${SHAPES//,/ }; do
+    python3 -m bench.tune --what fwd --fwd-sweep --compile-only --shapes "$shape" > "/tmp/compile_$shape.log" 2>&1 &
+  done
+  wait
+  grep -h "WRONG\|Error" /tmp/compile_*.log
+  python3 -m bench.tune --what fwd --fwd-sweep --rep 50 --shapes "$SHAPES" 2>&1 | quiet \
     > "$OUT/fwd_sweep.log" || status=1
   tail -4 "$OUT/fwd_sweep.log"
 fi

@@ -36,6 +36,7 @@ FWD_CONFIGS = ([(r, w, None) for r in (1, 2) for w in (4, 8)]
                   if c >= 32 * w * heuristics.MIN_CHUNK_ELEMS_PER_THREAD])
 LOAD_AHEAD = (0, 1, heuristics.MAX_FORWARD_CHUNKS)  # forward chunks loaded ahead of the stores (the last: all)
 REP_MS = 100  # do_bench_cudagraph's measuring time per configuration (--rep)
+COMPILE_ONLY = False  # --compile-only: compile and check each configuration, time none (fills Triton's cache)
 # (programs/SM, columns per chunk, warps, pipeline stages; 1: the next row prefetched in registers); one row
 BWD_CONFIGS = [(p, c, w, st) for p in (2, 4) for c, w in ((128, 1), (128, 2), (256, 1), (256, 2), (256, 4), (512, 2),
                                                           (512, 4), (1024, 4), (1024, 8)) for st in (1, 3)]
@@ -87,6 +88,8 @@ def _sweep(name, what, tiles, set_tile, run, error, floor, kernel, copies):
             continue
         if not err < 1e-2:
             print(f"  {name} {what} {label}: WRONG (rel err {err:.1e})")
+            continue
+        if COMPILE_ONLY:
             continue
         rotation = lambda: [run(i) for i in range(copies)]
         t = triton.testing.do_bench_cudagraph(rotation, rep=REP_MS, return_mode="median") * 1e-3 / copies
@@ -234,7 +237,7 @@ def host_times():
 
 
 def main(argv=None):
-    global REP_MS
+    global REP_MS, COMPILE_ONLY
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--what", default="fwd,bwd,host")
     p.add_argument("--shapes", default=",".join(GPU_SHAPES))
@@ -246,8 +249,10 @@ def main(argv=None):
                    "the default, comma-separated partials:columns:warps, e.g. 128:16:4")
     p.add_argument("--modulation", default="per_batch", choices=sorted(ALIGNED), help="backward sweep")
     p.add_argument("--rep", type=int, default=REP_MS, help="milliseconds of replay per configuration")
+    p.add_argument("--compile-only", action="store_true", help="compile and check every configuration, time "
+                   "none: parallel processes of this fill Triton's disk cache before one timed sweep")
     args = p.parse_args(argv)
-    REP_MS = args.rep
+    REP_MS, COMPILE_ONLY = args.rep, args.compile_only
     what = args.what.split(",")
     bandwidth = copy_bandwidth("cuda")
     print(f"{torch.cuda.get_device_name()}, torch {torch.__version__}, triton {triton.__version__}, "
@@ -258,19 +263,21 @@ def main(argv=None):
     for name in args.shapes.split(","):
         shape = GPU_SHAPES[name]
         if "fwd" in what:
-            (t, label), floor = tune_forward(name, shape, bandwidth, args.fwd_sweep)
-            summary.append(f"{name:8s} fwd best {t * 1e6:7.1f} us ({floor / t:4.0%}): {label}")
+            best, floor = tune_forward(name, shape, bandwidth, args.fwd_sweep)
+            summary.append(("fwd", name, best, floor))
         if "bwd" in what:
             configs = [tuple(map(int, c.split(":"))) for c in args.bwd_configs.split(",") if c]
-            (t, label), floor = tune_backward(name, shape, bandwidth,
-                                             configs or (BWD_CONFIGS if args.bwd_sweep else None), args.modulation,
-                                             reduce_tiles)
-            summary.append(f"{name:8s} bwd best {t * 1e6:7.1f} us ({floor / t:4.0%}): {label}")
+            best, floor = tune_backward(name, shape, bandwidth, configs or (BWD_CONFIGS if args.bwd_sweep else None),
+                                        args.modulation, reduce_tiles)
+            summary.append(("bwd", name, best, floor))
         heuristics.forward_tile, heuristics.backward_tile, heuristics.REDUCE_TILE = originals
         launch.clear_plans()
     if "host" in what:
         host_times()
-    print("\n".join(summary))
+    for kernel, name, best, floor in summary:
+        if best is not None:  # None: --compile-only, or no configuration fit
+            t, label = best
+            print(f"{name:8s} {kernel} best {t * 1e6:7.1f} us ({floor / t:4.0%}): {label}")
 
 
 if __name__ == "__main__":
