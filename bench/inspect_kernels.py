@@ -140,7 +140,7 @@ def cuda_plans(tile=None, fwd_tile=None, dump=None):
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("shape", type=int, nargs=3, metavar=("B", "T", "D"))
+    p.add_argument("shape", type=int, nargs=3, metavar="B_T_D", help="the shape (B, T, D), three integers")
     p.add_argument("--modulation", default="per_batch", choices=sorted(ALIGNED))
     p.add_argument("--what", default="fwd,bwd")
     p.add_argument("--tile", default=None, help="backward tile programs/SM:chunk:warps:stages")
