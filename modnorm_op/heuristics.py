@@ -21,8 +21,9 @@ FORWARD_TILE_ELEMS = 2048
 # so that every chunk's load is in flight at once; about 20 of the row's elements per thread, at least 4 per
 # chunk (an 8-byte vector of 2-byte elements). The fastest, or within 1%, at each of D = 1152, 2304, 3072,
 # 3840, 5120 on an H100 (bench/NOTES.md v6). At most MAX_FORWARD_CHUNKS chunks (unrolled code): wider
-# chunks beyond that. Each chunk's inputs are loaded at its store (load_ahead 0), as in those measurements;
-# loading ahead (kernels/forward.py) is bench/tune.py's candidate, not yet timed on a GPU (NOTES v9).
+# chunks beyond that. The next chunk's inputs are loaded one store ahead (kernels/forward.py): on an H100,
+# DiT-XL 17.9 -> 16.6 us, Flux, Lumina2 and Z-Image 1-2% faster; loading them all ahead was slower (NOTES v10).
+FORWARD_LOAD_AHEAD = 1
 FORWARD_CHUNK_RANGE = (256, 1024)
 ROW_ELEMS_PER_THREAD = 20
 MIN_CHUNK_ELEMS_PER_THREAD = 4
@@ -75,7 +76,7 @@ def forward_tile(d, max_block_d=None, elem_bytes=2):
     chunk = max(chunk, triton.next_power_of_2(triton.cdiv(d, MAX_FORWARD_CHUNKS)))
     num_warps = _prev_power_of_2(max(d // (32 * ROW_ELEMS_PER_THREAD), 1))
     num_warps = max(min(num_warps, chunk // (32 * MIN_CHUNK_ELEMS_PER_THREAD), 16), 1)
-    return Tile(1, chunk, triton.cdiv(d, chunk), num_warps)
+    return Tile(1, chunk, triton.cdiv(d, chunk), num_warps, load_ahead=FORWARD_LOAD_AHEAD)
 
 
 @functools.lru_cache(maxsize=None)

@@ -18,14 +18,16 @@ from .common import cast_to, chunk_columns, inv_rms, load_affine, load_rows, nor
 def _load_modulation(cols, col_ok, mask, W, w_sd, SCALE, sc_row, sc_sd, SHIFT, sh_row, sh_sd, offset,
                      HAS_W: tl.constexpr, HAS_SHIFT: tl.constexpr, MODE: tl.constexpr, X_DTYPE: tl.constexpr,
                      COMPUTE: tl.constexpr):
-    """(weight + offset, scale, shift) for one [BLOCK_R, BLOCK_D] tile, None where absent; in this order,
-    the order the stores' math uses them."""
-    a, shift = None, None
+    """(weight + offset, scale, shift) for one [BLOCK_R, BLOCK_D] tile; in this order, the order the stores'
+    math uses them. Triton 3.6 cannot return None from a jit function, so an absent weight's or shift's slot
+    holds scale, which _store_chunk never reads (HAS_W / HAS_SHIFT) and the compiler drops."""
+    scale = load_rows(SCALE, sc_row, sc_sd, cols, mask, COMPUTE)
+    a, shift = scale, scale
     if HAS_W:
         a = load_affine(W, cols, col_ok, w_sd, offset, MODE, X_DTYPE, COMPUTE)
     if HAS_SHIFT:
         shift = load_rows(SHIFT, sh_row, sh_sd, cols, mask, COMPUTE)
-    return a, load_rows(SCALE, sc_row, sc_sd, cols, mask, COMPUTE), shift
+    return a, scale, shift
 
 
 @triton.jit
