@@ -76,12 +76,15 @@ def test_inspect_kernels_compiles_what_a_call_launches_and_restores_the_launcher
     assert patched() == before
 
 
+BACKWARD_NEEDS = ((False, True, False, True, True), (True, True, False, False, True), (True, False, True, True, False))
 FLAG_CASES = {
     "modnorm_forward_kernel": [dict(HAS_W=w, HAS_SHIFT=sh, NUM_CHUNKS=chunks, LOAD_AHEAD=ahead, BLOCK_D=4096 // chunks)
                                for w in (True, False) for sh in (True, False) for chunks, ahead in ((1, 0), (4, 1))],
-    "modnorm_backward_kernel": [dict(HAS_W=w, NEED_DX=dx, NEED_DW=w and dw, NEED_DS=ds, NEED_DSH=dsh)
-                                for w, dx, dw, ds, dsh in ((False, True, False, True, True), (True, True, False, False, True),
-                                                           (True, False, True, True, False))],
+    # (HAS_W, NEED_DX, NEED_DW, NEED_DS, NEED_DSH), each with items of a shared modulation row and rows of their own
+    "modnorm_backward_kernel": [dict(HAS_W=w, NEED_DX=dx, NEED_DW=dw, NEED_DS=ds, NEED_DSH=dsh, ROW_PER_MOD=per_row,
+                                     NUM_STAGES=stages, BLOCK_R=rows)
+                                for w, dx, dw, ds, dsh in BACKWARD_NEEDS
+                                for per_row, stages, rows in ((False, 3, 1), (True, 1, 2))],
 }
 
 
