@@ -1,7 +1,7 @@
 """The kernels one forward/backward call launches, compiled for an H100/H200 (sm_90) on this machine, no GPU.
 
-    python -m bench.inspect_kernels B T D [--modulation per_batch] [--what fwd,bwd] [--tile P:C:W:S[:TAIL]]
-                                          [--fwd-tile R:C:W:AHEAD[:TAIL]] [--dump DIR]
+    python -m bench.inspect_kernels B T D [--modulation per_batch] [--what fwd,bwd] [--tile P:C:W:S]
+                                          [--fwd-tile R:C:W:AHEAD] [--dump DIR]
 
 A development tool (no device time): it runs launch.forward/backward on CPU tensors with the CUDA launch
 plan (132 SMs), and instead of launching it compiles each kernel with the arguments' own specialization
@@ -9,8 +9,7 @@ plan (132 SMs), and instead of launching it compiles each kernel with the argume
 Triton's launcher does), then prints registers, stack bytes (spills) and the SASS instruction mix of the
 whole kernel and of its innermost loops. --tile P:C:W:S replaces the backward tile (programs/SM, chunk
 columns, warps, stages), as bench/tune.py --bwd-configs does; --fwd-tile R:C:W:AHEAD the forward's (rows,
-chunk columns, warps, chunks loaded ahead of the stores); a last field 1 makes the last chunk narrow
-(heuristics.last_chunk_width). --dump DIR writes each kernel's SASS, PTX and
+chunk columns, warps, chunks loaded ahead of the stores). --dump DIR writes each kernel's SASS, PTX and
 TTGIR. Uses Triton internals (the JIT binder and _pack_args, checked with triton 3.9, the CPU stack) and the
 cuobjdump Triton ships; the GPU's triton 3.6 can allocate registers differently: confirm on the device.
 """
@@ -121,13 +120,13 @@ def cuda_plans(tile=None, fwd_tile=None, dump=None):
              launch._cached)
     heuristics.target_programs = lambda device, per_sm: SM_COUNT * per_sm
     if tile:
-        per_sm, chunk, warps, stages, tail = (tuple(tile) + (0,))[:5]
+        per_sm, chunk, warps, stages = tile
         heuristics.backward_tile = lambda n_cols, max_block_d=None: heuristics.Tile(
-            1, chunk, triton.cdiv(n_cols, chunk), warps, per_sm, stages, narrow_tail=bool(tail))
+            1, chunk, triton.cdiv(n_cols, chunk), warps, per_sm, stages)
     if fwd_tile:
-        rows, fwd_chunk, fwd_warps, ahead, fwd_tail = (tuple(fwd_tile) + (0,))[:5]  # own names: lambdas bind late
+        rows, fwd_chunk, fwd_warps, ahead = fwd_tile  # names of their own: the lambdas bind late
         heuristics.forward_tile = lambda n_cols, max_block_d=None, elem_bytes=2: heuristics.Tile(
-            rows, fwd_chunk, triton.cdiv(n_cols, fwd_chunk), fwd_warps, load_ahead=ahead, narrow_tail=bool(fwd_tail))
+            rows, fwd_chunk, triton.cdiv(n_cols, fwd_chunk), fwd_warps, load_ahead=ahead)
     launch.wrap_triton = CompileInsteadOfLaunch(lambda *a: describe(*a, dump=dump))
     # the backward plan is keyed by the device: plan for CUDA, uncached, so no CPU plan is replaced
     launch._cached = lambda fn, *key: fn.__wrapped__(
@@ -144,8 +143,8 @@ def main(argv=None):
     p.add_argument("shape", type=int, nargs=3, metavar="B_T_D", help="the shape (B, T, D), three integers")
     p.add_argument("--modulation", default="per_batch", choices=sorted(ALIGNED))
     p.add_argument("--what", default="fwd,bwd")
-    p.add_argument("--tile", default=None, help="backward tile programs/SM:chunk:warps:stages[:narrow tail 0/1]")
-    p.add_argument("--fwd-tile", default=None, help="forward tile rows:chunk:warps:chunks loaded ahead[:narrow tail]")
+    p.add_argument("--tile", default=None, help="backward tile programs/SM:chunk:warps:stages")
+    p.add_argument("--fwd-tile", default=None, help="forward tile rows:chunk:warps:chunks loaded ahead")
     p.add_argument("--dump", default=None, help="directory for each kernel's SASS, PTX and TTGIR")
     args = p.parse_args(argv)
     x, w, s, sh = (t.detach() for t in make_inputs(tuple(args.shape), args.modulation, torch.bfloat16, "cpu"))

@@ -37,7 +37,6 @@ FWD_CONFIGS = ([(r, w, None) for r in (1, 2) for w in (4, 8)]
 LOAD_AHEAD = (0, 1, heuristics.MAX_FORWARD_CHUNKS)  # forward chunks loaded ahead of the stores (the last: all)
 REP_MS = 100  # do_bench_cudagraph's measuring time per configuration (--rep)
 COMPILE_ONLY = False  # --compile-only: compile and check each configuration, time none (fills Triton's cache)
-NARROW_TAIL = False  # --narrow-tail: each tile whose last chunk pads lanes also timed with a narrow last chunk
 # (programs/SM, columns per chunk, warps, pipeline stages; 1: the next row prefetched in registers); one row
 BWD_CONFIGS = [(p, c, w, st) for p in (2, 4) for c, w in ((128, 1), (128, 2), (256, 1), (256, 2), (256, 4), (512, 2),
                                                           (512, 4), (1024, 4), (1024, 8)) for st in (1, 3)]
@@ -72,15 +71,6 @@ def reference64(x, w, s, sh, dy, eps=1e-6):
     y = xd * torch.rsqrt(xd.pow(2).mean(-1, keepdim=True) + eps) * wd * (1 + sd) + shd
     y.backward(dy.double())
     return y.detach(), [t.grad for t in leaves]
-
-
-def _with_narrow_tails(tiles, d):
-    """tiles, and with --narrow-tail a twin of each whose last chunk would be narrower
-    (heuristics.last_chunk_width)."""
-    twins = [(f"{label}, narrow tail", dataclasses.replace(tile, narrow_tail=True)) for label, tile in tiles
-             if NARROW_TAIL and heuristics.last_chunk_width(dataclasses.replace(tile, narrow_tail=True), d)
-             < tile.block_d]
-    return tiles + twins
 
 
 def _sweep(name, what, tiles, set_tile, run, error, floor, kernel, copies):
@@ -128,8 +118,6 @@ def tune_forward(name, shape, bandwidth, sweep):
             tiles.append((f"rows {block_r} warps {warps} chunk {chunk} load ahead {ahead}",
                           heuristics.Tile(block_r, block_d, num_chunks, warps, load_ahead=ahead)))
 
-    tiles = _with_narrow_tails(tiles, d)
-
     def set_tile(tile):
         heuristics.forward_tile = lambda n_cols, max_block_d=None, elem_bytes=2: tile
 
@@ -157,7 +145,6 @@ def tune_backward(name, shape, bandwidth, configs, modulation, reduce_tiles=()):
                 stages * num_chunks * chunk * 2 * loaded <= SMEM_BYTES:
             tiles.append((f"{per_sm}/SM chunk {chunk:4d} x {num_chunks:2d} warps {warps} stages {stages}",
                           heuristics.Tile(1, chunk, num_chunks, warps, per_sm, stages)))
-    tiles = _with_narrow_tails(tiles, d)
     aligned = ALIGNED[modulation](*shape[:2])
 
     def set_tile(tile):
@@ -250,7 +237,7 @@ def host_times():
 
 
 def main(argv=None):
-    global REP_MS, COMPILE_ONLY, NARROW_TAIL
+    global REP_MS, COMPILE_ONLY
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--what", default="fwd,bwd,host")
     p.add_argument("--shapes", default=",".join(GPU_SHAPES))
@@ -264,10 +251,8 @@ def main(argv=None):
     p.add_argument("--rep", type=int, default=REP_MS, help="milliseconds of replay per configuration")
     p.add_argument("--compile-only", action="store_true", help="compile and check every configuration, time "
                    "none: parallel processes of this fill Triton's disk cache before one timed sweep")
-    p.add_argument("--narrow-tail", action="store_true", help="also time each tile whose last chunk pads lanes "
-                   "with a narrow last chunk (heuristics.Tile.narrow_tail)")
     args = p.parse_args(argv)
-    REP_MS, COMPILE_ONLY, NARROW_TAIL = args.rep, args.compile_only, args.narrow_tail
+    REP_MS, COMPILE_ONLY = args.rep, args.compile_only
     what = args.what.split(",")
     bandwidth = copy_bandwidth("cuda")
     print(f"{torch.cuda.get_device_name()}, torch {torch.__version__}, triton {triton.__version__}, "

@@ -54,19 +54,10 @@ class Tile:
     programs_per_sm: int = 0  # backward only: size of the persistent grid
     num_stages: int = 1  # backward only: row tiles in flight per program (software pipeline depth)
     load_ahead: int = 0  # forward only: chunks whose inputs are loaded ahead of the stores (kernels/forward.py)
-    narrow_tail: bool = False  # the last chunk only as wide as the rest of the row needs (last_chunk_width)
 
 
 def _prev_power_of_2(n):
     return 1 << (n.bit_length() - 1)
-
-
-def last_chunk_width(tile, d):
-    """Columns of a row's last chunk: block_d, or with narrow_tail the power of two covering what the other
-    chunks leave (1152 as 512 + 512 + 128 instead of 3 x 512: 25% fewer lanes, none idle)."""
-    if not tile.narrow_tail:
-        return tile.block_d
-    return triton.next_power_of_2(d - (tile.num_chunks - 1) * tile.block_d)
 
 
 @functools.lru_cache(maxsize=None)

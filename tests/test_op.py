@@ -113,30 +113,6 @@ def test_forward_tiles(device, load_ahead, num_chunks, block_r, monkeypatch):
         launch.clear_plans()
 
 
-@pytest.mark.parametrize("pattern", ["per_batch_3d", "per_token", "global"])
-@pytest.mark.parametrize("block_r", [1, 2])
-def test_narrow_last_chunk(device, pattern, block_r, monkeypatch):
-    """Tiles whose last chunk is only as wide as the row needs (heuristics.Tile.narrow_tail): 53 columns as
-    16 + 16 + 16 + 8, forward (each load order) and backward (rows sharing a modulation row, rows with their
-    own: per_token, and a global one), every gradient."""
-    for ahead in (0, 1):
-        forward = heuristics.Tile(block_r, 16, 4, 1, load_ahead=ahead, narrow_tail=True)
-        backward = heuristics.Tile(block_r, 16, 4, 1, programs_per_sm=2, num_stages=1 + 2 * ahead,
-                                   narrow_tail=True)
-        assert heuristics.last_chunk_width(forward, 53) == 8
-        monkeypatch.setattr(heuristics, "forward_tile", lambda d, max_block_d=None, elem_bytes=2: forward)
-        monkeypatch.setattr(heuristics, "backward_tile", lambda d, max_block_d=None: backward)
-        launch.clear_plans()
-        try:
-            torch.manual_seed(7 + ahead)
-            x, scale, shift = _views(pattern, 53, torch.bfloat16, device)
-            check_against_reference(x, randn(53, torch.float32, device), scale, shift, casting_mode="llama")
-            check_against_reference(x, None, scale, None, casting_mode="gemma")
-        finally:
-            monkeypatch.undo()
-            launch.clear_plans()
-
-
 @pytest.mark.parametrize("d", [1, 2, 3, 17, 64, 127])
 def test_hidden_sizes(device, d):
     torch.manual_seed(d)

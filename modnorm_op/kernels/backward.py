@@ -82,14 +82,13 @@ def _dx_offsets(rows, size1, size2, size3, s0, s1, s2, s3):
 
 @triton.jit
 def _row_tiles(PTR, rows, rows_end, n_cols, size1, size2, size3, s0, s1, s2, s3, sd,
-               BLOCK_D: tl.constexpr, TAIL_D: tl.constexpr, NUM_CHUNKS: tl.constexpr):
-    """The rows' NUM_CHUNKS [rows, BLOCK_D] tiles of PTR (the last [rows, TAIL_D]), in PTR's own dtype (rows >=
-    rows_end masked)."""
+               BLOCK_D: tl.constexpr, NUM_CHUNKS: tl.constexpr):
+    """The rows' NUM_CHUNKS [rows, BLOCK_D] tiles of PTR, in PTR's own dtype (rows >= rows_end masked)."""
     c0, c1, c2, c3 = row_coords(rows, size1, size2, size3)
     row_off = row_offsets(c0, c1, c2, c3, s0, s1, s2, s3)
     tiles = ()
     for c in tl.static_range(NUM_CHUNKS):
-        cols, col_ok = chunk_columns(c, BLOCK_D, TAIL_D, NUM_CHUNKS, n_cols)
+        cols, col_ok = chunk_columns(c, BLOCK_D, n_cols)
         mask = (rows < rows_end)[:, None] & col_ok[None, :]
         tiles += (tl.load(PTR + row_off[:, None] + cols.to(tl.int64)[None, :] * sd, mask=mask, other=0.0),)
     return tiles
@@ -107,12 +106,11 @@ def modnorm_backward_kernel(
     w_sd, eps, offset,
     MODE: tl.constexpr, HAS_W: tl.constexpr,
     NEED_DX: tl.constexpr, NEED_DW: tl.constexpr, NEED_DS: tl.constexpr, NEED_DSH: tl.constexpr,
-    BLOCK_R: tl.constexpr, BLOCK_D: tl.constexpr, NUM_CHUNKS: tl.constexpr, TAIL_D: tl.constexpr,
-    ROW_PER_MOD: tl.constexpr, NUM_STAGES: tl.constexpr, N_COLS: tl.constexpr,
+    BLOCK_R: tl.constexpr, BLOCK_D: tl.constexpr, NUM_CHUNKS: tl.constexpr, ROW_PER_MOD: tl.constexpr,
+    NUM_STAGES: tl.constexpr, N_COLS: tl.constexpr,
 ):
     """Rows of up to NUM_CHUNKS * BLOCK_D columns, held in registers as a tuple of NUM_CHUNKS
-    [BLOCK_R, BLOCK_D] tiles (chunk loops unrolled), so only the last chunk pads, and with a narrower last
-    chunk (TAIL_D < BLOCK_D) only up to the next power of two. ROW_PER_MOD: every row has
+    [BLOCK_R, BLOCK_D] tiles (chunk loops unrolled), so only the last chunk pads. ROW_PER_MOD: every row has
     its own modulation row (G == 1). Row sums are gathered lane by lane over the chunks and reduced once.
 
     The next row tile is in flight while the current one is worked on, one of two ways (heuristics says
@@ -125,10 +123,7 @@ def modnorm_backward_kernel(
     tile = tl.arange(0, BLOCK_R)
     first_item = pid.to(tl.int64) * items_per_program
     last_item = tl.minimum(first_item + items_per_program, n_items)
-    HAS_TAIL: tl.constexpr = TAIL_D < BLOCK_D  # the last chunk is narrower: its row sums are taken on their own
-    zeros = ()
-    for c in tl.static_range(NUM_CHUNKS):
-        zeros += (tl.zeros(chunk_columns(c, BLOCK_D, TAIL_D, NUM_CHUNKS, N_COLS)[0].shape, COMPUTE),)
+    zeros = (tl.zeros([BLOCK_D], COMPUTE),) * NUM_CHUNKS
     inv_n = 1.0 / tl.cast(N_COLS, COMPUTE)  # 1 / D: a multiply per row, not a division
     if ROW_PER_MOD:
         # items are single rows: walk them BLOCK_R at a time; dscale/dshift rows are stored as computed
@@ -136,16 +131,16 @@ def modnorm_backward_kernel(
         if HAS_W:
             a = ()
             for c in tl.static_range(NUM_CHUNKS):
-                cols, col_ok = chunk_columns(c, BLOCK_D, TAIL_D, NUM_CHUNKS, N_COLS)
+                cols, col_ok = chunk_columns(c, BLOCK_D, N_COLS)
                 a += (load_affine(W, cols, col_ok, w_sd, offset, MODE, X_DTYPE, COMPUTE),)
         dw_acc = zeros
         if NUM_STAGES == 1:
             x_next = _row_tiles(X, first_item + tile, last_item, N_COLS, size1, size2, size3,
-                                x_s0, x_s1, x_s2, x_s3, x_sd, BLOCK_D, TAIL_D, NUM_CHUNKS)
+                                x_s0, x_s1, x_s2, x_s3, x_sd, BLOCK_D, NUM_CHUNKS)
             dy_next = _row_tiles(DY, first_item + tile, last_item, N_COLS, size1, size2, size3,
-                                 dy_s0, dy_s1, dy_s2, dy_s3, dy_sd, BLOCK_D, TAIL_D, NUM_CHUNKS)
+                                 dy_s0, dy_s1, dy_s2, dy_s3, dy_sd, BLOCK_D, NUM_CHUNKS)
             sc_next = _row_tiles(SCALE, first_item + tile, last_item, N_COLS, size1, size2, size3,
-                                 sc_s0, sc_s1, sc_s2, sc_s3, sc_sd, BLOCK_D, TAIL_D, NUM_CHUNKS)
+                                 sc_s0, sc_s1, sc_s2, sc_s3, sc_sd, BLOCK_D, NUM_CHUNKS)
             dx_row_next = _dx_offsets(first_item + tile, size1, size2, size3, dx_s0, dx_s1, dx_s2, dx_s3)
         for start in tl.range(first_item, last_item, BLOCK_R, num_stages=NUM_STAGES):
             rows = start + tile
@@ -154,11 +149,11 @@ def modnorm_backward_kernel(
             # or this one (pipelined by Triton)
             fetch = rows + BLOCK_R if NUM_STAGES == 1 else rows
             x_raw = _row_tiles(X, fetch, last_item, N_COLS, size1, size2, size3,
-                               x_s0, x_s1, x_s2, x_s3, x_sd, BLOCK_D, TAIL_D, NUM_CHUNKS)
+                               x_s0, x_s1, x_s2, x_s3, x_sd, BLOCK_D, NUM_CHUNKS)
             dy_raw = _row_tiles(DY, fetch, last_item, N_COLS, size1, size2, size3,
-                                dy_s0, dy_s1, dy_s2, dy_s3, dy_sd, BLOCK_D, TAIL_D, NUM_CHUNKS)
+                                dy_s0, dy_s1, dy_s2, dy_s3, dy_sd, BLOCK_D, NUM_CHUNKS)
             sc_raw = _row_tiles(SCALE, fetch, last_item, N_COLS, size1, size2, size3,
-                                sc_s0, sc_s1, sc_s2, sc_s3, sc_sd, BLOCK_D, TAIL_D, NUM_CHUNKS)
+                                sc_s0, sc_s1, sc_s2, sc_s3, sc_sd, BLOCK_D, NUM_CHUNKS)
             dx_row = _dx_offsets(fetch, size1, size2, size3, dx_s0, dx_s1, dx_s2, dx_s3)
             if NUM_STAGES == 1:
                 x_raw, x_next = x_next, x_raw
@@ -176,20 +171,14 @@ def modnorm_backward_kernel(
                 xs += (xf,)
                 dys += (dyf,)
                 dhs += (dh,)
-                if not (HAS_TAIL and c == NUM_CHUNKS - 1):
-                    squares += xf * xf
-                    dn_x += _times_affine(dh, a[c], HAS_W) * xf
+                squares += xf * xf
+                dn_x += _times_affine(dh, a[c], HAS_W) * xf
             sum_sq, sum_dn_x = _row_sums(squares, dn_x)
-            if HAS_TAIL:
-                xf = xs[NUM_CHUNKS - 1]
-                dn = _times_affine(dhs[NUM_CHUNKS - 1], a[NUM_CHUNKS - 1], HAS_W)
-                tail_sq, tail_dn_x = _row_sums(xf * xf, dn * xf)
-                sum_sq, sum_dn_x = sum_sq + tail_sq, sum_dn_x + tail_dn_x
             rstd = inv_rms(sum_sq, N_COLS, eps, MODE, X_DTYPE, COMPUTE)
             # mean(dn * xhat) = rstd * sum(dn * x) / D
             mean_dn_xhat = rstd * sum_dn_x * inv_n
             for c in tl.static_range(NUM_CHUNKS):
-                cols, col_ok = chunk_columns(c, BLOCK_D, TAIL_D, NUM_CHUNKS, N_COLS)
+                cols, col_ok = chunk_columns(c, BLOCK_D, N_COLS)
                 mask = row_ok[:, None] & col_ok[None, :]
                 xhat, n, h = normalize(xs[c], rstd, a[c], HAS_W, MODE, X_DTYPE, COMPUTE)
                 if NEED_DS:
@@ -203,7 +192,7 @@ def modnorm_backward_kernel(
                     _store_rows(DX, dx_row, cols, mask, dx)
         if NEED_DW:
             for c in tl.static_range(NUM_CHUNKS):
-                cols, col_ok = chunk_columns(c, BLOCK_D, TAIL_D, NUM_CHUNKS, N_COLS)
+                cols, col_ok = chunk_columns(c, BLOCK_D, N_COLS)
                 tl.store(DW_PART + pid.to(tl.int64) * N_COLS + cols, dw_acc[c], mask=col_ok)
     else:
         # dn = dy * g with g = (1 + scale) * a for the whole item. Only g, A (sum_dy_n) and dshift's sum stay
@@ -217,15 +206,15 @@ def modnorm_backward_kernel(
             # every row of the item shares one modulation row: load it once
             if NUM_STAGES == 1:  # the item's first rows go out before its modulation row is read
                 x_next = _row_tiles(X, row_lo + tile, row_hi, N_COLS, size1, size2, size3,
-                                    x_s0, x_s1, x_s2, x_s3, x_sd, BLOCK_D, TAIL_D, NUM_CHUNKS)
+                                    x_s0, x_s1, x_s2, x_s3, x_sd, BLOCK_D, NUM_CHUNKS)
                 dy_next = _row_tiles(DY, row_lo + tile, row_hi, N_COLS, size1, size2, size3,
-                                     dy_s0, dy_s1, dy_s2, dy_s3, dy_sd, BLOCK_D, TAIL_D, NUM_CHUNKS)
+                                     dy_s0, dy_s1, dy_s2, dy_s3, dy_sd, BLOCK_D, NUM_CHUNKS)
                 dx_row_next = _dx_offsets(row_lo + tile, size1, size2, size3, dx_s0, dx_s1, dx_s2, dx_s3)
             g0, g1, g2, g3 = row_coords(row_lo, size1, size2, size3)
             sc_item = SCALE + row_offsets(g0, g1, g2, g3, sc_s0, sc_s1, sc_s2, sc_s3)
             g = ()
             for c in tl.static_range(NUM_CHUNKS):
-                cols, col_ok = chunk_columns(c, BLOCK_D, TAIL_D, NUM_CHUNKS, N_COLS)
+                cols, col_ok = chunk_columns(c, BLOCK_D, N_COLS)
                 gc = 1.0 + tl.load(sc_item + cols.to(tl.int64) * sc_sd, mask=col_ok, other=0.0).to(COMPUTE)
                 if HAS_W:
                     gc *= load_affine(W, cols, col_ok, w_sd, offset, MODE, X_DTYPE, COMPUTE)
@@ -238,9 +227,9 @@ def modnorm_backward_kernel(
                 # or this one (pipelined by Triton)
                 fetch = rows + BLOCK_R if NUM_STAGES == 1 else rows
                 x_raw = _row_tiles(X, fetch, row_hi, N_COLS, size1, size2, size3,
-                                   x_s0, x_s1, x_s2, x_s3, x_sd, BLOCK_D, TAIL_D, NUM_CHUNKS)
+                                   x_s0, x_s1, x_s2, x_s3, x_sd, BLOCK_D, NUM_CHUNKS)
                 dy_raw = _row_tiles(DY, fetch, row_hi, N_COLS, size1, size2, size3,
-                                    dy_s0, dy_s1, dy_s2, dy_s3, dy_sd, BLOCK_D, TAIL_D, NUM_CHUNKS)
+                                    dy_s0, dy_s1, dy_s2, dy_s3, dy_sd, BLOCK_D, NUM_CHUNKS)
                 dx_row = _dx_offsets(fetch, size1, size2, size3, dx_s0, dx_s1, dx_s2, dx_s3)
                 if NUM_STAGES == 1:
                     x_raw, x_next = x_next, x_raw
@@ -254,20 +243,15 @@ def modnorm_backward_kernel(
                     dyf = dy_raw[c].to(COMPUTE)
                     xs += (xf,)
                     dys += (dyf,)
-                    if not (HAS_TAIL and c == NUM_CHUNKS - 1):
-                        squares += xf * xf
-                        if NEED_DX:
-                            dn_x += dyf * g[c][None, :] * xf
+                    squares += xf * xf
+                    if NEED_DX:
+                        dn_x += dyf * g[c][None, :] * xf
                 sum_sq, sum_dn_x = _row_sums(squares, dn_x)
-                if HAS_TAIL:
-                    xf, dyf = xs[NUM_CHUNKS - 1], dys[NUM_CHUNKS - 1]
-                    tail_sq, tail_dn_x = _row_sums(xf * xf, dyf * g[NUM_CHUNKS - 1][None, :] * xf)
-                    sum_sq, sum_dn_x = sum_sq + tail_sq, sum_dn_x + tail_dn_x
                 rstd = inv_rms(sum_sq, N_COLS, eps, MODE, X_DTYPE, COMPUTE)
                 # mean(dn * xhat) = rstd * sum(dn * x) / D
                 mean_dn_xhat = rstd * sum_dn_x * inv_n
                 for c in tl.static_range(NUM_CHUNKS):
-                    cols, col_ok = chunk_columns(c, BLOCK_D, TAIL_D, NUM_CHUNKS, N_COLS)
+                    cols, col_ok = chunk_columns(c, BLOCK_D, N_COLS)
                     mask = row_ok[:, None] & col_ok[None, :]
                     xhat, n, _ = normalize(xs[c], rstd, None, False, MODE, X_DTYPE, COMPUTE)
                     if NEED_DX:
@@ -278,7 +262,7 @@ def modnorm_backward_kernel(
             out_row = (s * n_mod + m) * N_COLS  # this item's dscale/dshift partial rows (or final rows)
             dw_row = pid.to(tl.int64) * N_COLS  # this program's dweight partial
             for c in tl.static_range(NUM_CHUNKS):
-                cols, col_ok = chunk_columns(c, BLOCK_D, TAIL_D, NUM_CHUNKS, N_COLS)
+                cols, col_ok = chunk_columns(c, BLOCK_D, N_COLS)
                 if NEED_DS:
                     ds = sum_dy_n[c]
                     if HAS_W:

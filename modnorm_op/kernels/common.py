@@ -101,13 +101,9 @@ def normalize(xf, rstd, a, HAS_W: tl.constexpr, MODE: tl.constexpr, X_DTYPE: tl.
 
 
 @triton.jit
-def chunk_columns(c: tl.constexpr, BLOCK_D: tl.constexpr, TAIL_D: tl.constexpr, NUM_CHUNKS: tl.constexpr, n_cols):
-    """Columns of chunk c of a row, and which of them are in the row. Every chunk is BLOCK_D wide but the
-    last, TAIL_D (a power of two <= BLOCK_D): a row of 1152 as 512 + 512 + 128 pads no lanes, not 384."""
-    if c == NUM_CHUNKS - 1:
-        cols = c * BLOCK_D + tl.arange(0, TAIL_D)
-    else:
-        cols = c * BLOCK_D + tl.arange(0, BLOCK_D)
+def chunk_columns(c: tl.constexpr, BLOCK_D: tl.constexpr, n_cols):
+    """Columns of chunk c of a row, and which of them are in the row."""
+    cols = c * BLOCK_D + tl.arange(0, BLOCK_D)
     return cols, cols < n_cols
 
 

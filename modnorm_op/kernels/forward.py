@@ -1,13 +1,12 @@
 """Forward kernel: y = h * (1 + scale) + shift, h = rms_norm(x) * (weight + offset), x read from memory once.
 
-Each program handles BLOCK_R rows of NUM_CHUNKS blocks of BLOCK_D columns (the last TAIL_D wide). x is
-loaded first, for the sum of squares; a row of several chunks is read a second time for the store (finding
-it in L2) unless it is kept in registers. LOAD_AHEAD (heuristics.forward_tile says how many, and why) trades
-registers for waiting: the compiler must assume that y may alias an input, so a load written after a store
-is issued after it, and loading chunk c's inputs right before storing it costs each chunk a memory round
-trip. With LOAD_AHEAD = k, the first k chunks' weight, scale and shift are loaded with x (and x kept), and
-each later chunk's inputs go out k chunks before its store; k = NUM_CHUNKS loads everything before the
-first store.
+Each program handles BLOCK_R rows of NUM_CHUNKS blocks of BLOCK_D columns. x is loaded first, for the sum
+of squares; a row of several chunks is read a second time for the store (finding it in L2) unless it is kept
+in registers. LOAD_AHEAD (heuristics.forward_tile says how many, and why) trades registers for waiting: the
+compiler must assume that y may alias an input, so a load written after a store is issued after it, and
+loading chunk c's inputs right before storing it costs each chunk a memory round trip. With LOAD_AHEAD = k,
+the first k chunks' weight, scale and shift are loaded with x (and x kept), and each later chunk's inputs
+go out k chunks before its store; k = NUM_CHUNKS loads everything before the first store.
 """
 import triton
 import triton.language as tl
@@ -55,8 +54,8 @@ def modnorm_forward_kernel(
     sh_s0, sh_s1, sh_s2, sh_s3, sh_sd,
     w_sd, eps, offset,
     MODE: tl.constexpr, HAS_W: tl.constexpr, HAS_SHIFT: tl.constexpr,
-    BLOCK_R: tl.constexpr, BLOCK_D: tl.constexpr, NUM_CHUNKS: tl.constexpr, TAIL_D: tl.constexpr,
-    LOAD_AHEAD: tl.constexpr, N_COLS: tl.constexpr,
+    BLOCK_R: tl.constexpr, BLOCK_D: tl.constexpr, NUM_CHUNKS: tl.constexpr, LOAD_AHEAD: tl.constexpr,
+    N_COLS: tl.constexpr,
 ):
     X_DTYPE: tl.constexpr = Y.dtype.element_ty
     COMPUTE: tl.constexpr = tl.float64 if X_DTYPE == tl.float64 else tl.float32  # reference.compute_dtype
@@ -70,39 +69,30 @@ def modnorm_forward_kernel(
     # Chunk j's weight, scale and shift (and x, re-read, in a row of several chunks) are loaded in the first
     # pass when j < LOAD_AHEAD, otherwise right before chunk j - LOAD_AHEAD's store (see the module docstring).
     # The chunk loops are unrolled and the squares summed lane by lane, then across the row once: every
-    # chunk's load is in flight at once, with no barrier between them. A narrower last chunk (TAIL_D) is
-    # summed across on its own.
-    HAS_TAIL: tl.constexpr = TAIL_D < BLOCK_D
+    # chunk's load is in flight at once, with no barrier between them.
     squares = tl.zeros([BLOCK_R, BLOCK_D], COMPUTE)
-    tail_squares = tl.zeros([BLOCK_R], COMPUTE)
     xs, ws, scs, shs = (), (), (), ()  # chunk j's tiles at index j
     for c in tl.static_range(NUM_CHUNKS):
-        cols, col_ok = chunk_columns(c, BLOCK_D, TAIL_D, NUM_CHUNKS, N_COLS)
+        cols, col_ok = chunk_columns(c, BLOCK_D, N_COLS)
         mask = row_ok[:, None] & col_ok[None, :]
         xf = load_rows(X, x_row, x_sd, cols, mask, COMPUTE)
-        if HAS_TAIL and c == NUM_CHUNKS - 1:
-            tail_squares = tl.sum(xf * xf, 1)
-        else:
-            squares += xf * xf
+        squares += xf * xf
         if c < LOAD_AHEAD or NUM_CHUNKS == 1:  # a row of one chunk is never read twice
             xs += (xf,)
         if c < LOAD_AHEAD:
             a, scale, shift = _load_modulation(cols, col_ok, mask, W, w_sd, SCALE, sc_row, sc_sd, SHIFT, sh_row,
                                                sh_sd, offset, HAS_W, HAS_SHIFT, MODE, X_DTYPE, COMPUTE)
             ws, scs, shs = ws + (a,), scs + (scale,), shs + (shift,)
-    sum_sq = tl.sum(squares, 1)
-    if HAS_TAIL:
-        sum_sq += tail_squares
-    rstd = inv_rms(sum_sq, N_COLS, eps, MODE, X_DTYPE, COMPUTE)
+    rstd = inv_rms(tl.sum(squares, 1), N_COLS, eps, MODE, X_DTYPE, COMPUTE)
     for c in tl.static_range(NUM_CHUNKS):
         if c + LOAD_AHEAD < NUM_CHUNKS:  # chunk c + LOAD_AHEAD's inputs
-            cols, col_ok = chunk_columns(c + LOAD_AHEAD, BLOCK_D, TAIL_D, NUM_CHUNKS, N_COLS)
+            cols, col_ok = chunk_columns(c + LOAD_AHEAD, BLOCK_D, N_COLS)
             mask = row_ok[:, None] & col_ok[None, :]
             if NUM_CHUNKS > 1:  # read again, from L2
                 xs += (load_rows(X, x_row, x_sd, cols, mask, COMPUTE),)
             a, scale, shift = _load_modulation(cols, col_ok, mask, W, w_sd, SCALE, sc_row, sc_sd, SHIFT, sh_row,
                                                sh_sd, offset, HAS_W, HAS_SHIFT, MODE, X_DTYPE, COMPUTE)
             ws, scs, shs = ws + (a,), scs + (scale,), shs + (shift,)
-        cols, col_ok = chunk_columns(c, BLOCK_D, TAIL_D, NUM_CHUNKS, N_COLS)
+        cols, col_ok = chunk_columns(c, BLOCK_D, N_COLS)
         mask = row_ok[:, None] & col_ok[None, :]
         _store_chunk(xs[c], rstd, ws[c], scs[c], shs[c], cols, mask, Y, y_row, HAS_W, HAS_SHIFT, MODE, COMPUTE)

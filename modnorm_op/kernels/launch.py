@@ -90,9 +90,8 @@ def _forward_plan(shape, x_strides, scale_shape, scale_strides, shift_strides, w
     )
     flags = dict(
         MODE=MODE_IDS[mode], HAS_W=w_stride is not None, HAS_SHIFT=shift_strides is not None,
-        BLOCK_R=tile.block_r, BLOCK_D=tile.block_d, NUM_CHUNKS=tile.num_chunks,
-        TAIL_D=heuristics.last_chunk_width(tile, n_cols), LOAD_AHEAD=tile.load_ahead, N_COLS=n_cols,
-        num_warps=tile.num_warps,
+        BLOCK_R=tile.block_r, BLOCK_D=tile.block_d, NUM_CHUNKS=tile.num_chunks, LOAD_AHEAD=tile.load_ahead,
+        N_COLS=n_cols, num_warps=tile.num_warps,
     )
     return (triton.cdiv(plan.num_rows, tile.block_r),), scalars, flags
 
@@ -162,8 +161,7 @@ def _backward_plan(shape, x_strides, dy_strides, scale_shape, scale_strides, w_s
         BLOCK_D=tile.block_d, ROW_PER_MOD=row_per_mod, N_COLS=n_cols, num_warps=tile.num_warps,
     )
     if not chunked:
-        flags.update(BLOCK_R=tile.block_r, NUM_CHUNKS=tile.num_chunks, TAIL_D=heuristics.last_chunk_width(tile, n_cols),
-                     NUM_STAGES=tile.num_stages)
+        flags.update(BLOCK_R=tile.block_r, NUM_CHUNKS=tile.num_chunks, NUM_STAGES=tile.num_stages)
     # one reduction launch: row 0 of its grid sums dweight's partials, rows 1.. dscale's then dshift's
     # ints, not bools: a bool in SymInt arithmetic breaks Inductor's value ranges
     reduce_rows = int(need_dw) + (0 if direct else n_mod * (int(need_ds) + int(need_dsh)))
