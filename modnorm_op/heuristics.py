@@ -22,7 +22,7 @@ FORWARD_TILE_ELEMS = 2048
 # chunk (an 8-byte vector of 2-byte elements). The fastest, or within 1%, at each of D = 1152, 2304, 3072,
 # 3840, 5120 on an H100 (bench/NOTES.md v6). At most MAX_FORWARD_CHUNKS chunks (unrolled code): wider
 # chunks beyond that. The next chunk's inputs are loaded one store ahead (kernels/forward.py): on an H100,
-# DiT-XL 17.9 -> 16.6 us, Flux, Lumina2 and Z-Image 1-2% faster; loading them all ahead was slower (NOTES v10).
+# DiT-XL 17.9 -> 16.6 us, Flux, Lumina2 and Z-Image under 2% faster; loading all ahead gained nothing (NOTES v10).
 FORWARD_LOAD_AHEAD = 1
 FORWARD_CHUNK_RANGE = (256, 1024)
 ROW_ELEMS_PER_THREAD = 20
