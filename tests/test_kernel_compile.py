@@ -25,9 +25,9 @@ CONSTEXPRS = {
 PARTIALS = ("DW_PART", "DS_OUT", "DSH_OUT")
 
 
-def _float64_ops(kernel, scalar_type):
-    """float64 arithmetic in the sm_90 TTGIR of kernel for bf16 tensors, its float args typed scalar_type;
-    the fp64 -> fp32 truncations excepted."""
+def _compile_sm90(kernel, scalar_type="fp32", **flags):
+    """kernel compiled for sm_90 with bf16 tensors (the backward's partials float32), its float args typed
+    scalar_type, its constexprs CONSTEXPRS' overridden by flags."""
     import triton
     from triton.backends.compiler import GPUTarget
     from triton.compiler import ASTSource
@@ -40,11 +40,17 @@ def _float64_ops(kernel, scalar_type):
             signature[p.name] = "*fp32" if p.name in PARTIALS else "*bf16"
         else:
             signature[p.name] = scalar_type if p.name in ("eps", "offset") else "i32"
-    constexprs = dict(CONSTEXPRS[kernel.fn.__name__])
+    constexprs = {**CONSTEXPRS[kernel.fn.__name__], **flags}
     if scalar_type == "constexpr":
         constexprs.update(eps=1e-6, offset=0.5)
     source = ASTSource(fn=kernel, signature=signature, constexprs=constexprs)
-    ttgir = triton.compile(source, target=GPUTarget("cuda", 90, 32), options=dict(num_warps=4)).asm["ttgir"]
+    return triton.compile(source, target=GPUTarget("cuda", 90, 32), options=dict(num_warps=4))
+
+
+def _float64_ops(kernel, scalar_type):
+    """float64 arithmetic in the sm_90 TTGIR of kernel, its float args typed scalar_type; the fp64 -> fp32
+    truncations excepted."""
+    ttgir = _compile_sm90(kernel, scalar_type).asm["ttgir"]
     return [line for line in ttgir.splitlines() if re.search(r"= arith\.\w+ .*f64", line) and "truncf" not in line]
 
 
@@ -92,14 +98,7 @@ FLAG_CASES = {
 def test_every_flag_combination_compiles(name, flags):
     """Absent weight or shift, gradients not needed, load orders: each specialization compiles for sm_90
     (triton 3.6, the GPU's, rejected a None returned from a jit function that triton 3.9 accepts)."""
-    import triton
-    from triton.backends.compiler import GPUTarget
-    from triton.compiler import ASTSource
-
     from modnorm_op.kernels import backward, forward
 
     kernel = getattr(forward, name, None) or getattr(backward, name)
-    signature = {p.name: "constexpr" if p.is_constexpr else ("*fp32" if p.name in PARTIALS else "*bf16")
-                 if p.name.isupper() else ("fp32" if p.name in ("eps", "offset") else "i32") for p in kernel.params}
-    source = ASTSource(fn=kernel, signature=signature, constexprs={**CONSTEXPRS[name], **flags})
-    assert triton.compile(source, target=GPUTarget("cuda", 90, 32), options=dict(num_warps=4)).asm["cubin"]
+    assert _compile_sm90(kernel, **flags).asm["cubin"]
