@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# The one command for a lent GPU: environment, the GPU test suite, then the benchmark; logs under $OUT.
-#   bash bench/gpu_session.sh [tests|bench|more|block|ab|sweep|all]   (default all = tests + bench; each mode fits one
-#   10-minute call and leaves at most 8 files under $OUT, what the device tool brings back)
+# The one command for a lent GPU: environment, the GPU test suite, then the benchmark; results under $OUT.
+#   bash bench/gpu_session.sh [MODE...]   MODE: tests bench more host block ab sweep all (default all = tests + bench)
+#   Each mode fits one 10-minute call. Logs and results are written under $RES and packed into
+#   $OUT/results.tar.gz: one file, since the device tool brings back at most 8.
 # tests: the CUDA tests (pytest -n 8, the >2^31-element ones excluded: run them alone, they take minutes).
 # bench: per-batch bf16 at every shape with all peers, the same-size copy, the per-kernel profile.
 # more:  per-token and global modulation (Flux, Mochi), float16 and float32 (Flux, Mochi, Wan-14B).
+# host:  eager host time per call (bench.tune --what host): the op, its launch function, a bare launch, the formula.
 # block: the compiled DiT block against Inductor's fusion of the plain formula (DiT-XL, Flux).
 # ab:    with AB=<dir> holding an older modnorm_op (bench/ab.py says how), its kernels and this checkout's
 #        (heuristic tiles, CUDA-graph replay) at every shape, forward and backward, old, new, old again.
@@ -14,45 +16,59 @@
 set -o pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-/tmp/modnorm_out}
-mkdir -p "$OUT"
+RES=/tmp/modnorm_res
+rm -rf "$RES"
+mkdir -p "$RES"
 if compgen -G ".whl/*.whl" > /dev/null; then
   python3 -m pip install -q --no-index --no-deps --no-compile --upgrade --target /tmp/site .whl/*.whl
   export PYTHONPATH=/tmp/site
 fi
 export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1
-what=${1:-all}
-python3 -c "import sys, torch, triton; print('python', sys.version.split()[0], 'torch', torch.__version__, 'triton', triton.__version__, torch.cuda.get_device_name())" | tee "$OUT/env.txt"
-nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem,memory.total --format=csv | tee -a "$OUT/env.txt"
+modes=" ${*:-all} "
+wants() { [[ $modes == *" $1 "* ]] || { [[ $modes == *" all "* ]] && [[ $1 == tests || $1 == bench ]]; }; }
+python3 -c "import sys, torch, triton; print('python', sys.version.split()[0], 'torch', torch.__version__, 'triton', triton.__version__, torch.cuda.get_device_name())" | tee "$RES/env.txt"
+nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem,memory.total --format=csv | tee -a "$RES/env.txt"
 status=0
 quiet() { grep -v Warn; }
-if [ "$what" = tests ] || [ "$what" = all ]; then
-  python3 -m pytest -q -p no:cacheprovider -n 8 -k "cuda and not 2_31" tests ${PYTEST_ARGS:-} > "$OUT/pytest_cuda.log" 2>&1 || status=1
-  tail -2 "$OUT/pytest_cuda.log"
+# packed after every mode, so a call stopped at its time limit still brings back what finished
+pack() { mkdir -p "$OUT" && tar czf "$OUT/results.tar.gz" -C "$RES" .; }
+if wants tests; then
+  python3 -m pytest -q -p no:cacheprovider -n 8 -k "cuda and not 2_31" tests ${PYTEST_ARGS:-} > "$RES/pytest_cuda.log" 2>&1 || status=1
+  tail -2 "$RES/pytest_cuda.log"
+  pack
 fi
-if [ "$what" = bench ] || [ "$what" = all ]; then
-  python3 -m bench.run --out "$OUT/per_batch" 2>&1 | quiet | tee "$OUT/bench_per_batch.log" | grep "graph\]\|bandwidth" || status=1
-  python3 -m bench.copy_at_size 2>&1 | quiet | tee "$OUT/copy_at_size.log" || status=1
+if wants bench; then
+  python3 -m bench.run --out "$RES/per_batch" 2>&1 | quiet | tee "$RES/bench_per_batch.log" | grep "graph\]\|bandwidth" || status=1
+  python3 -m bench.copy_at_size 2>&1 | quiet | tee "$RES/copy_at_size.log" || status=1
   for s in "32 256 1152" "2 4096 2304" "1 4096 3840" "2 4608 3072"; do
     python3 -m bench.profile_kernels $s 2>&1 | quiet | head -16
-  done > "$OUT/profile.log" || status=1
+  done > "$RES/profile.log" || status=1
+  pack
 fi
-if [ "$what" = more ]; then
-  python3 -m bench.run --out "$OUT/per_token_global" --shapes flux,mochi --modulation per_token,global 2>&1 | quiet \
+if wants host; then
+  python3 -m bench.tune --what host 2>&1 | quiet | tee "$RES/host.log" | head -20 || status=1
+  pack
+fi
+if wants more; then
+  python3 -m bench.run --out "$RES/per_token_global" --shapes flux,mochi --modulation per_token,global 2>&1 | quiet \
     | grep "graph\]\|bandwidth" || status=1
-  python3 -m bench.run --out "$OUT/fp16_fp32" --shapes flux,mochi,wan_14b --dtype float16,float32 2>&1 | quiet \
+  python3 -m bench.run --out "$RES/fp16_fp32" --shapes flux,mochi,wan_14b --dtype float16,float32 2>&1 | quiet \
     | grep "graph\]\|bandwidth" || status=1
+  pack
 fi
-if [ "$what" = block ]; then
-  python3 -m bench.compile_block --out "$OUT/compile_block" --shapes dit_xl,flux 2>&1 | quiet \
-    | tee "$OUT/compile_block.log" | tail -8 || status=1
+if wants block; then
+  python3 -m bench.compile_block --out "$RES/compile_block" --shapes dit_xl,flux 2>&1 | quiet \
+    | tee "$RES/compile_block.log" | tail -8 || status=1
+  pack
 fi
-if [ "$what" = ab ]; then
+if wants ab; then
   for run in old new old_again; do
     pkg=$AB; [ $run = new ] && pkg=.
-    python3 bench/ab.py "$pkg" bench.tune --what fwd,bwd 2>&1 | quiet | tee "$OUT/ab_$run.log" | tail -12 || status=1
+    python3 bench/ab.py "$pkg" bench.tune --what fwd,bwd 2>&1 | quiet | tee "$RES/ab_$run.log" | tail -12 || status=1
   done
+  pack
 fi
-if [ "$what" = sweep ]; then
+if wants sweep; then
   # compile every tile first, one process per shape (Triton's disk cache is shared), then time them in one
   SHAPES=${SHAPES:-dit_xl,flux}
   for shape in ${SHAPES//,/ }; do
@@ -61,7 +77,8 @@ if [ "$what" = sweep ]; then
   wait
   grep -h "WRONG\|Error" /tmp/compile_*.log
   python3 -m bench.tune --what fwd --fwd-sweep --rep 50 --shapes "$SHAPES" 2>&1 | quiet \
-    > "$OUT/fwd_sweep.log" || status=1
-  tail -4 "$OUT/fwd_sweep.log"
+    > "$RES/fwd_sweep.log" || status=1
+  tail -4 "$RES/fwd_sweep.log"
+  pack
 fi
 exit $status
