@@ -7,7 +7,8 @@
 # bench: per-batch bf16 at every shape with all peers, the same-size copy, the per-kernel profile.
 # more:  per-token and global modulation (Flux, Mochi), float16 and float32 (Flux, Mochi, Wan-14B).
 # host:  eager host time per call (bench.tune --what host): the op, its launch function, a bare launch, the formula.
-# block: the compiled DiT block against Inductor's fusion of the plain formula (DiT-XL, Flux).
+# block: the compiled DiT block against Inductor's fusion of the plain formula (BLOCK_ARGS, default
+#        --shapes dit_xl,flux; e.g. BLOCK_ARGS="--profile dit_xl" for the four short shapes and a profile).
 # ab:    with AB=<dir> holding an older modnorm_op (bench/ab.py says how), its kernels and this checkout's
 #        (heuristic tiles, CUDA-graph replay) at every shape, forward and backward, old, new, old again.
 # sweep: the forward tile sweep with each load order (bench.tune --fwd-sweep) at SHAPES (default dit_xl,flux),
@@ -57,7 +58,7 @@ if wants more; then
   pack
 fi
 if wants block; then
-  python3 -m bench.compile_block --out "$RES/compile_block" --shapes dit_xl,flux 2>&1 | quiet \
+  python3 -m bench.compile_block --out "$RES/compile_block" ${BLOCK_ARGS:---shapes dit_xl,flux} 2>&1 | quiet \
     | tee "$RES/compile_block.log" | tail -8 || status=1
   pack
 fi
