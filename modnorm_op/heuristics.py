@@ -31,13 +31,14 @@ MAX_FORWARD_CHUNKS = 16
 # Backward, rows up to MAX_BLOCK_D: the row in registers as NUM_CHUNKS unrolled chunks of about a third of the
 # row (a power of two, at most 1024 columns; rows up to 512 padded to one chunk and batched to
 # BACKWARD_TILE_ELEMS per tile), one 16-byte vector per thread per chunk, warps doubled while a thread would
-# hold more than BACKWARD_ROW_ELEMS_PER_THREAD of the row; about 8 warps per SM, at least 2 programs. Rows up to
-# BACKWARD_SHORT_ROW get the next row prefetched in registers (stages 1), longer rows a 3-stage shared-memory
-# pipeline. The fastest configuration of the sweep at D = 1152, 2304, 3072, 5120, within 1% at 3840, on an H100
-# (bench/NOTES.md v7).
+# hold more than BACKWARD_ROW_ELEMS_PER_THREAD of the row; about 8 warps per SM, at least 2 programs. The fastest
+# configuration of the sweep at D = 1152, 2304, 3072, 5120, within 1% at 3840, on an H100 (bench/NOTES.md v7).
+# One-row tiles: a 3-stage shared-memory pipeline keeps two rows in flight per program; multi-row tiles (D <=
+# 512): the next tile prefetched in registers (stages 1). v7 gave rows up to 2560 the register prefetch, timed
+# with inputs in L2; from DRAM (rotated inputs, H100) the pipeline is faster: DiT-XL 34.2 -> 31.1 us, Lumina2
+# 56.8 -> 51.8 (NOTES v11).
 BACKWARD_MAX_CHUNK = 1024
 BACKWARD_ROW_ELEMS_PER_THREAD = 32
-BACKWARD_SHORT_ROW = 2560
 BACKWARD_TILE_ELEMS = 2048
 # Longer rows: two passes over each row in MAX_BLOCK_D chunks, one program per SM (v4's configuration).
 BACKWARD_TWO_PASS = (8, 1)  # (warps, programs per SM)
@@ -96,7 +97,7 @@ def backward_tile(d, max_block_d=None):
     num_warps = max(1, block_r * chunk // 256)
     while num_warps < 16 and block_r * d > 32 * num_warps * BACKWARD_ROW_ELEMS_PER_THREAD:
         num_warps *= 2
-    stages = 1 if d <= BACKWARD_SHORT_ROW else 3
+    stages = 1 if block_r > 1 else 3
     return Tile(block_r, chunk, triton.cdiv(d, chunk), num_warps, max(2, 8 // num_warps), stages)
 
 

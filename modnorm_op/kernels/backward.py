@@ -114,9 +114,9 @@ def modnorm_backward_kernel(
     its own modulation row (G == 1). Row sums are gathered lane by lane over the chunks and reduced once.
 
     The next row tile is in flight while the current one is worked on, one of two ways (heuristics says
-    which): NUM_STAGES == 1, loaded into registers one iteration ahead (no per-row barrier: short rows);
+    which): NUM_STAGES == 1, loaded into registers one iteration ahead (no per-row barrier: multi-row tiles);
     NUM_STAGES >= 2, the row loop software-pipelined by Triton (tl.range), which copies the tiles of the next
-    NUM_STAGES - 1 iterations into shared memory (cp.async), costing no registers (long rows)."""
+    NUM_STAGES - 1 iterations into shared memory (cp.async), costing no registers (one-row tiles)."""
     X_DTYPE: tl.constexpr = X.dtype.element_ty
     COMPUTE: tl.constexpr = tl.float64 if X_DTYPE == tl.float64 else tl.float32  # reference.compute_dtype
     pid = tl.program_id(0)
