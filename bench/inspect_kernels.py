@@ -116,12 +116,13 @@ def cuda_plans(tile=None, fwd_tile=None, dump=None):
     """launch.py planning for a CUDA device of SM_COUNT SMs (the tensors stay on the CPU), its launches
     compiled and described instead of run; tile (programs/SM, chunk, warps, stages) replaces the backward's,
     fwd_tile (rows, chunk, warps, load ahead) the forward's. Everything patched is restored on exit."""
-    saved = (heuristics.target_programs, heuristics.backward_tile, heuristics.forward_tile, launch.wrap_triton,
-             launch._cached)
+    saved = (heuristics.target_programs, heuristics.smem_per_program, heuristics.backward_tile,
+             heuristics.forward_tile, launch.wrap_triton, launch._cached)
     heuristics.target_programs = lambda device, per_sm: SM_COUNT * per_sm
+    heuristics.smem_per_program = lambda device: heuristics.HOPPER_SMEM_PER_PROGRAM
     if tile:
         per_sm, chunk, warps, stages = tile
-        heuristics.backward_tile = lambda n_cols, max_block_d=None: heuristics.Tile(
+        heuristics.backward_tile = lambda n_cols, *sizes: heuristics.Tile(
             1, chunk, triton.cdiv(n_cols, chunk), warps, per_sm, stages)
     if fwd_tile:
         rows, fwd_chunk, fwd_warps, ahead = fwd_tile  # names of their own: the lambdas bind late
@@ -134,8 +135,8 @@ def cuda_plans(tile=None, fwd_tile=None, dump=None):
     try:
         yield
     finally:
-        (heuristics.target_programs, heuristics.backward_tile, heuristics.forward_tile, launch.wrap_triton,
-         launch._cached) = saved
+        (heuristics.target_programs, heuristics.smem_per_program, heuristics.backward_tile,
+         heuristics.forward_tile, launch.wrap_triton, launch._cached) = saved
 
 
 def main(argv=None):

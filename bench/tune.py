@@ -148,7 +148,7 @@ def tune_backward(name, shape, bandwidth, configs, modulation, reduce_tiles=()):
     aligned = ALIGNED[modulation](*shape[:2])
 
     def set_tile(tile):
-        heuristics.backward_tile = lambda n_cols, max_block_d=None: tile
+        heuristics.backward_tile = lambda n_cols, *sizes: tile
 
     if reduce_tiles:  # the backward tile stays the heuristic's; the partial-sum kernel's tile varies
         tiles = [(f"reduce {t}", t) for t in [heuristics.REDUCE_TILE] + reduce_tiles]

@@ -40,6 +40,13 @@ MAX_FORWARD_CHUNKS = 16
 BACKWARD_MAX_CHUNK = 1024
 BACKWARD_ROW_ELEMS_PER_THREAD = 32
 BACKWARD_TILE_ELEMS = 2048
+# The pipeline keeps NUM_STAGES - 1 row tiles of x, dy and (per-row modulation) scale in shared memory. Where 3
+# stages would not fit in the device's shared memory per program, fewer: a launch would fail otherwise
+# (float64 rows of 4K-8K columns on an H100; long rows on GPUs with less shared memory). SMEM_RESERVE is
+# left for the compiler's own scratch (the row reductions).
+BACKWARD_STAGES = 3
+SMEM_RESERVE = 8 * 1024
+HOPPER_SMEM_PER_PROGRAM = 227 * 1024  # the limit assumed where there is no CUDA device (interpreter)
 # Longer rows: two passes over each row in MAX_BLOCK_D chunks, one program per SM (v4's configuration).
 BACKWARD_TWO_PASS = (8, 1)  # (warps, programs per SM)
 # Under the Triton interpreter (CPU) a few programs exercise the same splitting logic cheaply.
@@ -81,10 +88,12 @@ def forward_tile(d, max_block_d=None, elem_bytes=2):
 
 
 @functools.lru_cache(maxsize=None)
-def backward_tile(d, max_block_d=None):
+def backward_tile(d, max_block_d=None, column_bytes=4, smem_bytes=HOPPER_SMEM_PER_PROGRAM):
     """Rows up to max_block_d: in registers as num_chunks chunks of block_d columns (modnorm_backward_kernel);
     longer rows: two passes in max_block_d chunks (modnorm_backward_chunked_kernel). Per-token rows follow
-    the same rule: within 1% of their sweep's best at D = 3072."""
+    the same rule: within 1% of their sweep's best at D = 3072. column_bytes: what one column of a row costs
+    in each pipeline stage (the element sizes of x, dy and a per-row scale); smem_bytes: the device's shared
+    memory per program."""
     max_block_d = max_block_d or MAX_BLOCK_D
     if d > max_block_d:
         num_warps, per_sm = BACKWARD_TWO_PASS
@@ -97,13 +106,26 @@ def backward_tile(d, max_block_d=None):
     num_warps = max(1, block_r * chunk // 256)
     while num_warps < 16 and block_r * d > 32 * num_warps * BACKWARD_ROW_ELEMS_PER_THREAD:
         num_warps *= 2
-    stages = 1 if block_r > 1 else 3
+    stages = 1
+    if block_r == 1:
+        row_bytes = triton.cdiv(d, chunk) * chunk * column_bytes
+        fits = [s for s in range(2, BACKWARD_STAGES + 1) if (s - 1) * row_bytes + SMEM_RESERVE <= smem_bytes]
+        stages = max(fits, default=1)
     return Tile(block_r, chunk, triton.cdiv(d, chunk), num_warps, max(2, 8 // num_warps), stages)
 
 
 @functools.lru_cache(maxsize=None)
 def _sm_count(index):
     return torch.cuda.get_device_properties(index).multi_processor_count
+
+
+@functools.lru_cache(maxsize=None)
+def smem_per_program(device):
+    """Shared memory one program may use (opt-in maximum) on device."""
+    if device.type != "cuda":
+        return HOPPER_SMEM_PER_PROGRAM
+    props = torch.cuda.get_device_properties(device.index if device.index is not None else 0)
+    return getattr(props, "shared_memory_per_block_optin", props.shared_memory_per_block)
 
 
 def target_programs(device, programs_per_sm):

@@ -25,9 +25,9 @@ CONSTEXPRS = {
 PARTIALS = ("DW_PART", "DS_OUT", "DSH_OUT")
 
 
-def _compile_sm90(kernel, scalar_type="fp32", **flags):
-    """kernel compiled for sm_90 with bf16 tensors (the backward's partials float32), its float args typed
-    scalar_type, its constexprs CONSTEXPRS' overridden by flags."""
+def _compile_sm90(kernel, scalar_type="fp32", tensor_type="bf16", num_warps=4, **flags):
+    """kernel compiled for sm_90 with tensor_type tensors (the backward's partials float32), its float args
+    typed scalar_type, its constexprs CONSTEXPRS' overridden by flags."""
     import triton
     from triton.backends.compiler import GPUTarget
     from triton.compiler import ASTSource
@@ -37,14 +37,14 @@ def _compile_sm90(kernel, scalar_type="fp32", **flags):
         if p.is_constexpr:
             signature[p.name] = "constexpr"
         elif p.name.isupper():  # tensors: bf16, the backward's float32 partials
-            signature[p.name] = "*fp32" if p.name in PARTIALS else "*bf16"
+            signature[p.name] = "*fp32" if p.name in PARTIALS else f"*{tensor_type}"
         else:
             signature[p.name] = scalar_type if p.name in ("eps", "offset") else "i32"
     constexprs = {**CONSTEXPRS[kernel.fn.__name__], **flags}
     if scalar_type == "constexpr":
         constexprs.update(eps=1e-6, offset=0.5)
     source = ASTSource(fn=kernel, signature=signature, constexprs=constexprs)
-    return triton.compile(source, target=GPUTarget("cuda", 90, 32), options=dict(num_warps=4))
+    return triton.compile(source, target=GPUTarget("cuda", 90, 32), options=dict(num_warps=num_warps))
 
 
 def _float64_ops(kernel, scalar_type):
@@ -70,8 +70,8 @@ def test_inspect_kernels_compiles_what_a_call_launches_and_restores_the_launcher
     from modnorm_op import heuristics
     from modnorm_op.kernels import launch
 
-    patched = lambda: (heuristics.target_programs, heuristics.backward_tile, heuristics.forward_tile,
-                       launch.wrap_triton, launch._cached)
+    patched = lambda: (heuristics.target_programs, heuristics.smem_per_program, heuristics.backward_tile,
+                       heuristics.forward_tile, launch.wrap_triton, launch._cached)
     before = patched()
     assert inspect_kernels.main(["2", "8", "64", "--tile", "2:64:1:1", "--fwd-tile", "1:32:2:1"]) == 0
     out = capsys.readouterr().out
@@ -102,3 +102,43 @@ def test_every_flag_combination_compiles(name, flags):
 
     kernel = getattr(forward, name, None) or getattr(backward, name)
     assert _compile_sm90(kernel, **flags).asm["cubin"]
+
+
+def test_backward_pipeline_fits_in_shared_memory():
+    """The worst case of the one-row backward's pipeline: float64 x, dy and per-row scale at D = 8191, the
+    longest row it takes. The heuristic's stage count, compiled for sm_90, stays inside the H100's 227 KB per
+    program (3 stages would need 384 KB, a launch failure), and the heuristic's own estimate of it is not
+    below what Triton allocates."""
+    from modnorm_op import heuristics
+    from modnorm_op.kernels import backward
+
+    d, column_bytes = 8191, 3 * 8
+    tile = heuristics.backward_tile(d, None, column_bytes, heuristics.HOPPER_SMEM_PER_PROGRAM)
+    assert tile.num_stages == 2
+    compiled = _compile_sm90(backward.modnorm_backward_kernel, tensor_type="fp64", num_warps=tile.num_warps,
+                             BLOCK_R=1, BLOCK_D=tile.block_d, NUM_CHUNKS=tile.num_chunks, ROW_PER_MOD=True,
+                             NUM_STAGES=tile.num_stages, N_COLS=d)
+    estimate = (tile.num_stages - 1) * tile.num_chunks * tile.block_d * column_bytes + heuristics.SMEM_RESERVE
+    assert compiled.metadata.shared <= estimate <= heuristics.HOPPER_SMEM_PER_PROGRAM
+
+
+@pytest.mark.parametrize("elem_bytes, per_row, stages", [
+    ((2, 2, 4), True, 3),    # bf16 x and dy, float32 per-row scale: 2 x 64 KB
+    ((4, 4, 4), True, 3),    # float32: 2 x 96 KB + the reserve still fits
+    ((8, 8, 8), True, 2),    # float64: 2 x 192 KB would not
+    ((8, 8, 8), False, 2),   # a shared modulation row is not in the pipeline: 2 x 128 KB, still too much
+    ((4, 4, 8), False, 3),   # float64 scale, shared: only x and dy count
+])
+def test_backward_plan_sizes_the_pipeline_from_the_dtypes(elem_bytes, per_row, stages):
+    """launch's plan passes the element sizes of x, dy and (per-row only) scale to the heuristic: D = 8191,
+    CPU device (the H100's limit assumed)."""
+    import torch
+
+    from modnorm_op.kernels import launch
+
+    d, rows = 8191, 4
+    scale_shape = (rows, d) if per_row else (d,)
+    scale_strides = (d, 1) if per_row else (1,)
+    plan = launch._backward_plan((rows, d), (d, 1), (d, 1), scale_shape, scale_strides, 1, scale_shape[:-1] or (1,),
+                                 "llama", (True,) * 4, elem_bytes, torch.device("cpu"), 8192)
+    assert plan.flags["NUM_STAGES"] == stages

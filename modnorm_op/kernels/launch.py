@@ -130,7 +130,9 @@ class _BackwardPlan:
 
 @functools.lru_cache(maxsize=4096)
 def _backward_plan(shape, x_strides, dy_strides, scale_shape, scale_strides, w_stride, aligned_shape, mode,
-                   needs, device, max_block_d):
+                   needs, elem_bytes, device, max_block_d):
+    """The launches of one backward; None when the strides need plan order (_PlanOrder). elem_bytes: the
+    element sizes of x, dy and scale (the pipeline's shared memory depends on them)."""
     n_cols, lead = int(shape[-1]), shape[:-1]
     need_dx, need_dw, need_ds, need_dsh = needs
     try:
@@ -142,7 +144,9 @@ def _backward_plan(shape, x_strides, dy_strides, scale_shape, scale_strides, w_s
         return None
     n_mod = plan.num_rows // plan.group
     row_per_mod = bool(plan.group == 1)
-    tile = heuristics.backward_tile(n_cols, max_block_d)
+    x_bytes, dy_bytes, scale_bytes = elem_bytes
+    column_bytes = x_bytes + dy_bytes + (scale_bytes if row_per_mod else 0)  # the row loop's loads
+    tile = heuristics.backward_tile(n_cols, max_block_d, column_bytes, heuristics.smem_per_program(device))
     split = heuristics.backward_split(n_mod, plan.group, device, tile.programs_per_sm)
     chunked = n_cols > max_block_d  # modnorm_backward_chunked_kernel: two passes over each row
     direct = row_per_mod or (not chunked and bool(split.splits == 1))
@@ -183,8 +187,8 @@ def backward(dy, x, weight, scale, shift_dtype, eps, offset, mode, aligned_shape
                 zeros(scale.shape, scale.dtype, need_ds), zeros(scale.shape, shift_dtype, need_dsh))
     plan = _cached(
         _backward_plan, tuple(x.shape), x.stride(), dy.stride(), tuple(scale.shape), scale.stride(),
-        weight.stride(0) if weight is not None else None, tuple(aligned_shape), mode, tuple(needs), device,
-        heuristics.MAX_BLOCK_D)
+        weight.stride(0) if weight is not None else None, tuple(aligned_shape), mode, tuple(needs),
+        (x.element_size(), dy.element_size(), scale.element_size()), device, heuristics.MAX_BLOCK_D)
     if plan is None:
         order = _PlanOrder(x, aligned_shape)
         grads = backward(order.tensor(dy), order.tensor(x), weight, order.modulation(scale, x.dim()), shift_dtype,
