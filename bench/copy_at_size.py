@@ -47,7 +47,8 @@ def main(argv=None):
         # as bench.run times: each call on the next of enough copies that they do not fit in L2 together
         copies = rotation_count((x, weight, scale, shift), x, "cuda")
         xs = [x.clone() for _ in range(copies)]
-        copy_us = graph_us(lambda: [y.copy_(xi) for xi in xs]) / copies
+        ys = [torch.empty_like(x) for _ in range(copies)]  # one destination per copy, as the op writes a new y
+        copy_us = graph_us(lambda: [yi.copy_(xi) for xi, yi in zip(xs, ys)]) / copies
         fwd_us = graph_us(lambda: [modnorm_op.modulated_rms_norm(xi, weight, scale, shift) for xi in xs]) / copies
         copy_floor_us = 2 * x.numel() * x.element_size() / bandwidth * 1e6
         print(f"| {name} {shape} | {floor_us:.1f} | {copy_us:.1f} | {copy_floor_us / copy_us:.0%} | {fwd_us:.1f} | "

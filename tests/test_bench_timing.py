@@ -22,6 +22,23 @@ def test_rotated_timing_calls_once_per_input_set_and_reports_per_call():
     assert all(res[k] > 0 for k in ("fwd", "fwd+bwd")) and res["bwd"] >= 0
 
 
+def test_rotated_timing_gives_each_call_its_own_output():
+    """Outputs are kept until a rotation ends: freed at once, the next call would write into the same
+    memory, which for a short shape is still in L2 (the writes would be timed from the cache)."""
+    outputs = []
+
+    def fn(x, weight, scale, shift, eps):
+        y = x * weight * (1 + scale) + shift
+        outputs.append(y.data_ptr())
+        return y
+
+    inputs = [torch.randn(64, 1024, requires_grad=True), torch.randn(1024, requires_grad=True),
+              torch.randn(1024, requires_grad=True), torch.randn(1024, requires_grad=True)]
+    measure(fn, inputs, torch.randn(64, 1024), 1e-6, "cpu", copies=3)
+    rotations = [outputs[i:i + 3] for i in range(0, len(outputs) - 2, 3)]
+    assert rotations and all(len(set(r)) == 3 for r in rotations)
+
+
 def test_ab_runs_a_module_with_the_other_checkouts_package(tmp_path):
     """bench/ab.py imports modnorm_op from the directory it is given, and bench/ from this checkout."""
     import subprocess
