@@ -108,29 +108,39 @@ def backward_tile(d, max_block_d=None, column_bytes=4, smem_bytes=HOPPER_SMEM_PE
         num_warps *= 2
     stages = 1
     if block_r == 1:
-        row_bytes = triton.cdiv(d, chunk) * chunk * column_bytes
-        fits = [s for s in range(2, BACKWARD_STAGES + 1) if (s - 1) * row_bytes + SMEM_RESERVE <= smem_bytes]
+        row_cols = triton.cdiv(d, chunk) * chunk
+        fits = [s for s in range(2, BACKWARD_STAGES + 1)
+                if pipeline_smem_bytes(s, row_cols, column_bytes) <= smem_bytes]
         stages = max(fits, default=1)
     return Tile(block_r, chunk, triton.cdiv(d, chunk), num_warps, max(2, 8 // num_warps), stages)
 
 
-@functools.lru_cache(maxsize=None)
-def _sm_count(index):
-    return torch.cuda.get_device_properties(index).multi_processor_count
+def pipeline_smem_bytes(stages, row_cols, column_bytes):
+    """Shared memory a one-row backward tile asks for: stages - 1 rows of row_cols columns in flight, and the
+    compiler's own scratch."""
+    return (stages - 1) * row_cols * column_bytes + SMEM_RESERVE
 
 
 @functools.lru_cache(maxsize=None)
+def _cuda_properties(index):
+    return torch.cuda.get_device_properties(index)
+
+
+def _properties(device):
+    return _cuda_properties(device.index if device.index is not None else 0)
+
+
 def smem_per_program(device):
     """Shared memory one program may use (opt-in maximum) on device."""
     if device.type != "cuda":
         return HOPPER_SMEM_PER_PROGRAM
-    props = torch.cuda.get_device_properties(device.index if device.index is not None else 0)
+    props = _properties(device)
     return getattr(props, "shared_memory_per_block_optin", props.shared_memory_per_block)
 
 
 def target_programs(device, programs_per_sm):
     if device.type == "cuda":
-        return _sm_count(device.index if device.index is not None else 0) * programs_per_sm
+        return _properties(device).multi_processor_count * programs_per_sm
     return INTERPRETER_PROGRAMS
 
 

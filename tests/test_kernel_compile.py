@@ -36,7 +36,7 @@ def _compile_sm90(kernel, scalar_type="fp32", tensor_type="bf16", num_warps=4, *
     for p in kernel.params:
         if p.is_constexpr:
             signature[p.name] = "constexpr"
-        elif p.name.isupper():  # tensors: bf16, the backward's float32 partials
+        elif p.name.isupper():  # tensors: tensor_type, the backward's float32 partials
             signature[p.name] = "*fp32" if p.name in PARTIALS else f"*{tensor_type}"
         else:
             signature[p.name] = scalar_type if p.name in ("eps", "offset") else "i32"
@@ -118,7 +118,7 @@ def test_backward_pipeline_fits_in_shared_memory():
     compiled = _compile_sm90(backward.modnorm_backward_kernel, tensor_type="fp64", num_warps=tile.num_warps,
                              BLOCK_R=1, BLOCK_D=tile.block_d, NUM_CHUNKS=tile.num_chunks, ROW_PER_MOD=True,
                              NUM_STAGES=tile.num_stages, N_COLS=d)
-    estimate = (tile.num_stages - 1) * tile.num_chunks * tile.block_d * column_bytes + heuristics.SMEM_RESERVE
+    estimate = heuristics.pipeline_smem_bytes(tile.num_stages, tile.num_chunks * tile.block_d, column_bytes)
     assert compiled.metadata.shared <= estimate <= heuristics.HOPPER_SMEM_PER_PROGRAM
 
 
