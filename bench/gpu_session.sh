@@ -11,8 +11,9 @@
 #        --shapes dit_xl,flux; e.g. BLOCK_ARGS="--profile dit_xl" for the four short shapes and a profile).
 # ab:    with AB=<dir> holding an older modnorm_op (bench/ab.py says how), its kernels and this checkout's
 #        (heuristic tiles, CUDA-graph replay) at every shape, forward and backward, old, new, old again.
-# sweep: the forward tile sweep with each load order (bench.tune --fwd-sweep) at SHAPES (default dit_xl,flux),
-#        every tile compiled first in parallel processes (one per shape).
+# sweep: a bench.tune sweep (SWEEP_ARGS, default the forward tile sweep with each load order) at SHAPES (default
+#        dit_xl,flux), per modulation in MODULATIONS (default per_batch), every tile compiled first in
+#        parallel processes (one per shape). E.g. SWEEP_ARGS="--what bwd --bwd-configs 4:512:2:3,2:512:2:5".
 # Wheels in .whl/ (e.g. liger-kernel for the peers; carry .whl) are installed first.
 set -o pipefail
 cd "$(dirname "$0")/.."
@@ -70,16 +71,21 @@ if wants ab; then
   pack
 fi
 if wants sweep; then
-  # compile every tile first, one process per shape (Triton's disk cache is shared), then time them in one
+  # compile every configuration first, one process per shape (Triton's disk cache is shared), then time them
+  # in one process. SWEEP_ARGS picks the sweep (default the forward tile sweep with each load order);
+  # MODULATIONS runs it once per modulation layout (a log each).
   SHAPES=${SHAPES:-dit_xl,flux}
-  for shape in ${SHAPES//,/ }; do
-    python3 -m bench.tune --what fwd --fwd-sweep --compile-only --shapes "$shape" > "/tmp/compile_$shape.log" 2>&1 &
+  SWEEP_ARGS=${SWEEP_ARGS:---what fwd --fwd-sweep}
+  for mod in ${MODULATIONS:-per_batch}; do
+    for shape in ${SHAPES//,/ }; do
+      python3 -m bench.tune $SWEEP_ARGS --modulation $mod --compile-only --shapes "$shape" > "/tmp/compile_$shape.log" 2>&1 &
+    done
+    wait
+    grep -h "WRONG\|Error" /tmp/compile_*.log
+    python3 -m bench.tune $SWEEP_ARGS --modulation $mod --rep 50 --shapes "$SHAPES" 2>&1 | quiet \
+      > "$RES/sweep_$mod.log" || status=1
+    tail -$(( $(tr -cd , <<< "$SHAPES" | wc -c) + 1 )) "$RES/sweep_$mod.log"
   done
-  wait
-  grep -h "WRONG\|Error" /tmp/compile_*.log
-  python3 -m bench.tune --what fwd --fwd-sweep --rep 50 --shapes "$SHAPES" 2>&1 | quiet \
-    > "$RES/fwd_sweep.log" || status=1
-  tail -4 "$RES/fwd_sweep.log"
   pack
 fi
 exit $status

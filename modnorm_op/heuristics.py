@@ -163,8 +163,10 @@ def backward_split(num_mod_rows, group, device, programs_per_sm):
     """Integer arithmetic only, no branch on the sizes: under torch.compile with dynamic shapes the row
     counts are symbolic, and the split stays one expression of them instead of a guard per shape."""
     target = target_programs(device, programs_per_sm)
-    # enough modulation rows for every program: one item per group (cdiv is then 1)
-    splits = torch.sym_min(group, triton.cdiv(target, num_mod_rows))
+    # as many items as fit in the target grid, rounded down: rounding up (v1-v11) could leave items for a
+    # second one per program, half the programs with the same partial rows (32 groups, a 264 target: 288
+    # items on 144 programs). More modulation rows than half the target: one item per group.
+    splits = torch.sym_min(group, torch.sym_max(1, target // num_mod_rows))
     rows_per_item = triton.cdiv(group, splits)
     splits = triton.cdiv(group, rows_per_item)  # no empty items
     items = num_mod_rows * splits
