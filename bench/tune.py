@@ -7,9 +7,9 @@ configuration (only the heuristic's unless --fwd-sweep, --bwd-sweep or --bwd-con
 (CUDA-graph replay, so no host time; rotating input copies, as bench.run does, where one set fits in L2)
 against the bandwidth floor, with registers and spills of the compiled kernel. Each configuration's result
 is checked against float64 before it is timed.
-host: host time per eager call on a tiny input (GPU time negligible): the op, its launch function without
-the dispatcher, a bare launch of the same Triton kernel, and the plain PyTorch formula; forward and
-forward+backward; then a cProfile of the op's calls.
+host: host time per eager call on a tiny input (GPU time negligible): the public call (the eager path), the
+same op through the dispatcher, our launch function, a bare launch of the same Triton kernel, the plain
+PyTorch formula and Liger's fused op; forward and forward+backward; then a cProfile of the public calls.
 """
 import argparse
 import cProfile
@@ -174,27 +174,54 @@ def capture_launch(call):
         def __getitem__(self, grid):
             return lambda *args, **flags: seen.update(grid=grid, args=args, flags=flags)
 
-    # launch.py launches through torch.library.wrap_triton, which accepts only Triton kernels: record there
-    wrap = launch.wrap_triton
-    launch.wrap_triton = lambda kernel: Recorder()
+    launcher = launch._launcher
+    launch._launcher = lambda kernel, eager: Recorder()
     try:
         call()
     finally:
-        launch.wrap_triton = wrap
+        launch._launcher = launcher
     kernel = fwd_kernels.modnorm_forward_kernel[seen["grid"]]
     return lambda: kernel(*seen["args"], **seen["flags"])
 
 
+HOST_ROUNDS = 5  # rounds of every variant in turn: this host's timings drift by up to 2x between runs
+
+
 def host_times():
-    """Host microseconds per call, GPU time negligible (tiny input), averaged over many calls."""
+    """Host microseconds per call, GPU time negligible (tiny input): the median of HOST_ROUNDS rounds, each
+    timing every variant in turn over many calls, so that a drifting host moves all of them alike."""
     shape = (1, 8, 1152)
     x, w, s, sh = make_inputs(shape, "per_batch", torch.bfloat16, "cuda")
     dy = torch.randn_like(x)
-    aligned = (1, 1)
+    xd, wd, sd, shd = (t.detach() for t in (x, w, s, sh))
+    args = (1e-6, 0.0, "llama")
+    peers = {}
+    try:
+        from liger_kernel.ops.modulated_rms_norm import LigerModulatedRMSNormFunction
+        peers["Liger fused (autograd.Function)"] = lambda *t: LigerModulatedRMSNormFunction.apply(
+            *t, 1e-6, 0.0, "llama", False)
+    except ImportError:
+        pass
+    forward = {
+        "modnorm_op.modulated_rms_norm (eager path)": lambda: modnorm_op.modulated_rms_norm(xd, wd, sd, shd),
+        "torch.ops.modnorm (through the dispatcher)": lambda: torch.ops.modnorm.modulated_rms_norm(
+            xd, wd, sd, shd, *args, True),
+        "launch.forward: our Python and the launch": lambda: launch.forward(xd, wd, sd, shd, *args, (1, 1), True),
+        "bare Triton launch, arguments precomputed": capture_launch(
+            lambda: launch.forward(xd, wd, sd, shd, *args, (1, 1), True)),
+        "plain PyTorch formula (eager)": lambda: eager_formula(xd, wd, sd, shd, 1e-6),
+        **{name: (lambda f=f: f(xd, wd, sd, shd)) for name, f in peers.items()},
+    }
+    step = lambda f: (lambda: f().backward(dy))
+    fwd_bwd = {
+        "modnorm_op.modulated_rms_norm (eager path)": step(lambda: modnorm_op.modulated_rms_norm(x, w, s, sh)),
+        "torch.ops.modnorm (through the dispatcher)": step(lambda: torch.ops.modnorm.modulated_rms_norm(
+            x, w, s, sh, *args, True)),
+        "plain PyTorch formula (eager)": step(lambda: eager_formula(x, w, s, sh, 1e-6)),
+        **{name: step(lambda f=f: f(x, w, s, sh)) for name, f in peers.items()},
+    }
 
-    def per_call(fn, n=2000):
-        for _ in range(20):
-            fn()
+    def per_call(fn, n):
         torch.cuda.synchronize()
         start = time.perf_counter()
         for _ in range(n):
@@ -202,33 +229,21 @@ def host_times():
         torch.cuda.synchronize()
         return (time.perf_counter() - start) / n * 1e6
 
-    xd, wd, sd, shd = (t.detach() for t in (x, w, s, sh))
-    bare = capture_launch(lambda: launch.forward(xd, wd, sd, shd, 1e-6, 0.0, "llama", aligned))
-    rows = []
-    with torch.no_grad():
-        rows.append(("forward: torch.ops.modnorm (the public call)",
-                     per_call(lambda: modnorm_op.modulated_rms_norm(xd, wd, sd, shd))))
-        rows.append(("forward: launch.forward (no dispatcher, no validation)",
-                     per_call(lambda: launch.forward(xd, wd, sd, shd, 1e-6, 0.0, "llama", aligned))))
-        rows.append(("forward: bare Triton launch, arguments precomputed",
-                     per_call(bare)))
-        rows.append(("forward: plain PyTorch formula (eager)", per_call(lambda: eager_formula(xd, wd, sd, shd, 1e-6))))
-
-    def op_step():
-        modnorm_op.modulated_rms_norm(x, w, s, sh).backward(dy)
-
-    def formula_step():
-        eager_formula(x, w, s, sh, 1e-6).backward(dy)
-
-    rows.append(("fwd+bwd: modnorm_op", per_call(op_step, 500)))
-    rows.append(("fwd+bwd: plain PyTorch formula (eager)", per_call(formula_step, 500)))
-    rows.append(("bwd: launch.backward alone", per_call(
-        lambda: launch.backward(dy, xd, wd, sd, shd.dtype, 1e-6, 0.0, "llama", aligned, [True] * 4), 500)))
-    for label, us in rows:
-        print(f"  {label:58s} {us:7.1f} us")
-    for label, fn in (("forward", lambda: modnorm_op.modulated_rms_norm(xd, wd, sd, shd)), ("fwd+bwd", op_step)):
+    for label, variants, n, grad in (("forward", forward, 1000, False), ("fwd+bwd", fwd_bwd, 300, True)):
+        with torch.set_grad_enabled(grad):
+            for fn in variants.values():
+                per_call(fn, 20)  # warm-up: compile, plan caches
+            rounds = {name: [] for name in variants}
+            for _ in range(HOST_ROUNDS):
+                for name, fn in variants.items():
+                    rounds[name].append(per_call(fn, n))
+        for name, times in rounds.items():
+            times.sort()
+            print(f"  {label}: {name:46s} {times[len(times) // 2]:7.1f} us  (range {times[0]:.1f}-{times[-1]:.1f})")
+    for label, fn in (("forward", forward["modnorm_op.modulated_rms_norm (eager path)"]),
+                      ("fwd+bwd", fwd_bwd["modnorm_op.modulated_rms_norm (eager path)"])):
         prof = cProfile.Profile()
-        with torch.no_grad() if label == "forward" else torch.enable_grad():
+        with torch.set_grad_enabled(label != "forward"):
             prof.enable()
             for _ in range(300):
                 fn()

@@ -1,7 +1,8 @@
-"""Public functions and the module. Everything goes through torch.ops.modnorm.modulated_rms_norm."""
+"""Public functions and the module. Every call is torch.ops.modnorm.modulated_rms_norm, or in plain eager mode
+the same bodies and autograd formula without the dispatcher (ops.is_plain_eager says when)."""
 import torch
 
-from . import ops  # noqa: F401  (registers torch.ops.modnorm.*)
+from . import ops  # registers torch.ops.modnorm.*
 from .reference import CASTING_MODES
 
 INIT_FNS = ("ones", "zeros")
@@ -13,6 +14,8 @@ def modulated_rms_norm(x, weight, scale, shift=None, eps=1e-6, offset=0.0, casti
     x: (*L, D). weight: (D,) or None. scale/shift: broadcast to x (SPEC.md rules), shift optional.
     Returns a new contiguous tensor of x's shape and dtype.
     """
+    if ops.is_plain_eager(x, weight, scale, shift):
+        return ops.eager_modulated_rms_norm(x, weight, scale, shift, eps, offset, casting_mode, in_place)
     return torch.ops.modnorm.modulated_rms_norm(x, weight, scale, shift, eps, offset, casting_mode, in_place)
 
 

@@ -10,10 +10,12 @@ torch._functorch.config.decompose_custom_triton_ops = False keeps it one call on
 CUDA tensors run the Triton kernels; CPU tensors run reference.py, or the Triton kernels when
 TRITON_INTERPRET=1 (how CI tests kernel code).
 """
+import functools
 import os
 from typing import List, Optional
 
 import torch
+from torch.autograd.function import once_differentiable
 from torch._subclasses.functional_tensor import FunctionalTensorMode
 
 from . import reference
@@ -52,9 +54,15 @@ def _forward(
     casting_mode: str,
     in_place: bool,
 ) -> torch.Tensor:
+    return _forward_body(x, weight, scale, shift, eps, offset, casting_mode, eager=False)
+
+
+def _forward_body(x, weight, scale, shift, eps, offset, casting_mode, eager):
+    """eager: called outside the op (eager_modulated_rms_norm), so kernels launch without wrap_triton."""
     aligned = check_inputs(x, weight, scale, shift, eps, offset, casting_mode)
-    impl = launch.forward if _uses_kernels(x) else reference.modulated_rms_norm_forward
-    return impl(x, weight, scale, shift, eps, offset, casting_mode, aligned)
+    if _uses_kernels(x):
+        return launch.forward(x, weight, scale, shift, eps, offset, casting_mode, aligned, eager)
+    return reference.modulated_rms_norm_forward(x, weight, scale, shift, eps, offset, casting_mode, aligned)
 
 
 def _backward_grads(
@@ -69,9 +77,16 @@ def _backward_grads(
     needs: List[bool],
 ) -> List[torch.Tensor]:
     """The gradients (dx, dweight, dscale, dshift) for which `needs` is True, in that order."""
+    return _backward_body(dy, x, weight, scale, shift_dtype, eps, offset, casting_mode, needs, eager=False)
+
+
+def _backward_body(dy, x, weight, scale, shift_dtype, eps, offset, casting_mode, needs, eager):
     aligned = aligned_modulation_shape(x.shape, scale.shape)
-    impl = launch.backward if _uses_kernels(x) else reference.modulated_rms_norm_backward
-    grads = impl(dy, x, weight, scale, shift_dtype, eps, offset, casting_mode, aligned, needs)
+    if _uses_kernels(x):
+        grads = launch.backward(dy, x, weight, scale, shift_dtype, eps, offset, casting_mode, aligned, needs, eager)
+    else:
+        grads = reference.modulated_rms_norm_backward(dy, x, weight, scale, shift_dtype, eps, offset, casting_mode,
+                                                      aligned, needs)
     return [g for g in grads if g is not None]
 
 
@@ -105,16 +120,57 @@ def _setup_context(ctx, inputs, output):
     ctx.scalars = (eps, offset, casting_mode)
 
 
-def _backward(ctx, dy):
+def _gradients(ctx, dy, backward_grads):
+    """The autograd formula, for the op (backward_grads: the backward op) and for the eager path (its body)."""
     x, weight, scale = ctx.saved_tensors
     need_dx, need_dw, need_ds, need_dsh = ctx.needs_input_grad[:4]
     needs = [need_dx, need_dw and ctx.has_weight, need_ds, need_dsh and ctx.has_shift]
     # in_place: backward could write dx into dy's memory, but dy may be shared with other consumers in the
     # graph and is a graph input under torch.compile / CUDA graphs, and no check here proves it private:
     # dx is always a new buffer.
-    grads = iter(torch.ops.modnorm.modulated_rms_norm_backward(dy, x, weight, scale, ctx.shift_dtype,
-                                                               *ctx.scalars, needs) if any(needs) else ())
+    grads = iter(backward_grads(dy, x, weight, scale, ctx.shift_dtype, *ctx.scalars, needs) if any(needs) else ())
     return tuple(next(grads) if need else None for need in needs) + (None,) * 4
 
 
+def _backward(ctx, dy):
+    return _gradients(ctx, dy, torch.ops.modnorm.modulated_rms_norm_backward)
+
+
 torch.library.register_autograd("modnorm::modulated_rms_norm", _backward, setup_context=_setup_context)
+
+
+# The eager path. A call through the dispatcher costs more host time than the kernels' launches (custom_op's
+# Python autograd and backend wrappers: bench/NOTES.md v12), which matters where a model runs eagerly at small
+# shapes. With nothing to see the op (no compiler, tracer, dispatch mode, functorch transform or tensor
+# subclass), the public functions run the same bodies and the same autograd formula without it.
+_PLAIN_TENSORS = (torch.Tensor, torch.nn.Parameter)
+
+
+def is_plain_eager(*tensors):
+    """True when a call may skip the dispatcher: plain tensors (or None), outside torch.compile, a
+    TorchDispatchMode (FakeTensorMode, make_fx, FlopCounterMode, ...), functorch transforms and the
+    profiler (whose traces then name the op, as they always did)."""
+    return (not torch.compiler.is_compiling()  # first: Dynamo folds it, so it never traces the C calls
+            and torch._C._len_torch_dispatch_stack() == 0
+            and torch._C._functorch.peek_interpreter_stack() is None
+            and not torch.autograd.profiler._is_profiler_enabled
+            and all(t is None or type(t) in _PLAIN_TENSORS for t in tensors))
+
+
+class _EagerFunction(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, weight, scale, shift, eps, offset, casting_mode, in_place):
+        _setup_context(ctx, (x, weight, scale, shift, eps, offset, casting_mode, in_place), None)
+        return _forward_body(x, weight, scale, shift, eps, offset, casting_mode, eager=True)
+
+    @staticmethod
+    @once_differentiable  # as the op: its backward has no autograd formula of its own
+    def backward(ctx, dy):
+        return _gradients(ctx, dy, functools.partial(_backward_body, eager=True))
+
+
+def eager_modulated_rms_norm(x, weight, scale, shift, eps, offset, casting_mode, in_place):
+    """torch.ops.modnorm.modulated_rms_norm's result and gradients, without the dispatcher (is_plain_eager)."""
+    if torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in (x, weight, scale, shift)):
+        return _EagerFunction.apply(x, weight, scale, shift, eps, offset, casting_mode, in_place)
+    return _forward_body(x, weight, scale, shift, eps, offset, casting_mode, eager=True)

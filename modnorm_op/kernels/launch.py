@@ -96,7 +96,13 @@ def _forward_plan(shape, x_strides, scale_shape, scale_strides, shift_strides, w
     return (triton.cdiv(plan.num_rows, tile.block_r),), scalars, flags
 
 
-def forward(x, weight, scale, shift, eps, offset, mode, aligned_shape):
+def _launcher(kernel, eager):
+    """kernel itself for an eager call made outside the op (ops.py's eager path), otherwise through
+    wrap_triton: the op's body, whose launches torch.compile traces into its graph."""
+    return kernel if eager else wrap_triton(kernel)
+
+
+def forward(x, weight, scale, shift, eps, offset, mode, aligned_shape, eager=False):
     y = torch.empty(x.shape, dtype=x.dtype, device=x.device)
     if y.numel() == 0:
         return y
@@ -107,10 +113,10 @@ def forward(x, weight, scale, shift, eps, offset, mode, aligned_shape):
     if launch is None:
         order = _PlanOrder(x, aligned_shape)
         y = forward(order.tensor(x), weight, order.modulation(scale, x.dim()), order.modulation(shift, x.dim()),
-                    eps, offset, mode, order.aligned)
+                    eps, offset, mode, order.aligned, eager)
         return order.back(y)
     grid, scalars, flags = launch
-    wrap_triton(modnorm_forward_kernel)[grid](x, y, weight, scale, shift, *scalars, eps, offset, **flags)
+    _launcher(modnorm_forward_kernel, eager)[grid](x, y, weight, scale, shift, *scalars, eps, offset, **flags)
     return y
 
 
@@ -176,7 +182,7 @@ def _backward_plan(shape, x_strides, dy_strides, scale_shape, scale_strides, w_s
     )
 
 
-def backward(dy, x, weight, scale, shift_dtype, eps, offset, mode, aligned_shape, needs):
+def backward(dy, x, weight, scale, shift_dtype, eps, offset, mode, aligned_shape, needs, eager=False):
     """(dx, dweight, dscale, dshift), each None where `needs` says it is not wanted."""
     need_dx, need_dw, need_ds, need_dsh = needs
     n_cols, device = x.shape[-1], x.device
@@ -192,7 +198,7 @@ def backward(dy, x, weight, scale, shift_dtype, eps, offset, mode, aligned_shape
     if plan is None:
         order = _PlanOrder(x, aligned_shape)
         grads = backward(order.tensor(dy), order.tensor(x), weight, order.modulation(scale, x.dim()), shift_dtype,
-                         eps, offset, mode, order.aligned, needs)
+                         eps, offset, mode, order.aligned, needs, eager)
         dx, dw, ds, dsh = grads
         to_scale = lambda g: order.back(g).reshape(scale.shape) if g is not None else None
         return (order.back(dx) if dx is not None else None), dw, to_scale(ds), to_scale(dsh)
@@ -207,12 +213,12 @@ def backward(dy, x, weight, scale, shift_dtype, eps, offset, mode, aligned_shape
     ds_part = partial(plan.mod_rows, need_ds and not plan.direct)
     dsh_part = partial(plan.mod_rows, need_dsh and not plan.direct)
     kernel = modnorm_backward_chunked_kernel if plan.chunked else modnorm_backward_kernel
-    wrap_triton(kernel)[plan.grid](x, dy, dx, weight, scale, dw_part,
-                                   ds if plan.direct else ds_part, dsh if plan.direct else dsh_part,
-                                   *plan.scalars, eps, offset, **plan.flags)
+    _launcher(kernel, eager)[plan.grid](x, dy, dx, weight, scale, dw_part,
+                                  ds if plan.direct else ds_part, dsh if plan.direct else dsh_part,
+                                  *plan.scalars, eps, offset, **plan.flags)
     if plan.reduce_grid[0]:
         tile = heuristics.REDUCE_TILE
-        wrap_triton(sum_partials_kernel)[plan.reduce_grid](
+        _launcher(sum_partials_kernel, eager)[plan.reduce_grid](
             dw_part, ds_part, dsh_part, dw, ds, dsh, plan.dw_rows, plan.splits, plan.n_mod, n_cols,
             NEED_DW=need_dw, NEED_DS=need_ds and not plan.direct, NEED_DSH=need_dsh and not plan.direct,
             BLOCK_P=tile.block_p, BLOCK_D=tile.block_d, num_warps=tile.num_warps)

@@ -1,0 +1,125 @@
+"""The eager path (ops.is_plain_eager): in plain eager mode the public functions run the op's bodies and
+autograd formula without the dispatcher. It must give exactly the op's results and gradients, and must not
+be taken where something needs to see the op (torch.compile, dispatch modes, functorch, subclasses,
+the profiler)."""
+import pytest
+import torch
+from torch._subclasses.fake_tensor import FakeTensorMode
+from torch.utils._python_dispatch import TorchDispatchMode
+
+import modnorm_op
+from helpers import randn
+from modnorm_op import ops
+
+OP = torch.ops.modnorm.modulated_rms_norm
+
+
+def _inputs(pattern, dtype, device, has_weight, has_shift, d=96):
+    x = randn((3, 5, d), dtype, device)
+    mod_shape = {"global": (d,), "per_batch": (3, 1, d), "per_token": (3, 5, d)}[pattern]
+    weight = 1 + 0.1 * randn((d,), dtype, device) if has_weight else None
+    scale = 0.5 * randn(mod_shape, torch.float32, device)
+    shift = randn(mod_shape, torch.float32, device) if has_shift else None
+    return x, weight, scale, shift
+
+
+def _run(fn, inputs, dy):
+    leaves = [t.detach().clone().requires_grad_(True) if t is not None else None for t in inputs]
+    y = fn(*leaves)
+    y.backward(dy)
+    return [y] + [t.grad for t in leaves if t is not None]
+
+
+@pytest.mark.parametrize("pattern", ["global", "per_batch", "per_token"])
+@pytest.mark.parametrize("has_weight, has_shift", [(True, True), (False, True), (True, False)])
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float32])
+def test_eager_path_equals_the_op_bitwise(device, pattern, has_weight, has_shift, dtype):
+    """Same bodies, same kernels, same plan: the results and every gradient are bitwise the op's."""
+    torch.manual_seed(3)
+    inputs = _inputs(pattern, dtype, device, has_weight, has_shift)
+    dy = randn(inputs[0].shape, dtype, device)
+    eager = _run(lambda *t: modnorm_op.modulated_rms_norm(*t, eps=1e-5, offset=0.0), inputs, dy)
+    op = _run(lambda *t: OP(*t, 1e-5, 0.0, "llama", True), inputs, dy)
+    for got, want in zip(eager, op, strict=True):
+        assert got.dtype == want.dtype and torch.equal(got, want)
+
+
+def test_public_call_takes_the_eager_path_in_plain_eager(device, monkeypatch):
+    """The public call runs the bodies with eager=True (launches without wrap_triton), forward and backward;
+    torch.ops.modnorm still runs them through the op (eager=False)."""
+    seen = []
+    for name in ("_forward_body", "_backward_body"):
+        body = getattr(ops, name)
+        monkeypatch.setattr(ops, name, lambda *a, body=body, name=name, **k: seen.append((name, k["eager"])) or body(*a, **k))
+    x, weight, scale, shift = (t.requires_grad_(True) for t in _inputs("per_batch", torch.float32, device, True, True))
+    modnorm_op.modulated_rms_norm(x, weight, scale, shift).sum().backward()
+    with torch.no_grad():
+        modnorm_op.modulated_rms_norm(x, weight, scale, shift)
+    OP(x, weight, scale, shift, 1e-6, 0.0, "llama", True).sum().backward()
+    assert seen == [("_forward_body", True), ("_backward_body", True), ("_forward_body", True),
+                    ("_forward_body", False), ("_backward_body", False)]
+
+
+class _Recorder(TorchDispatchMode):
+    def __init__(self):
+        super().__init__()
+        self.ops = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        self.ops.append(str(func))
+        return func(*args, **(kwargs or {}))
+
+
+def test_not_plain_eager_where_the_op_must_be_seen():
+    x = torch.randn(2, 3, 8)
+    weight = torch.nn.Parameter(torch.ones(8))
+    assert ops.is_plain_eager(x, weight, x, None)  # plain tensors and parameters
+    with FakeTensorMode() as mode:
+        assert not ops.is_plain_eager(mode.from_tensor(x), None, x, None)
+    with _Recorder():
+        assert not ops.is_plain_eager(x, None, x, None)
+    assert torch.func.vmap(lambda t: torch.tensor(ops.is_plain_eager(t, None, t, None)))(x).tolist() == [False] * 2
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]):
+        assert not ops.is_plain_eager(x, None, x, None)
+
+    class Subclass(torch.Tensor):
+        pass
+
+    assert not ops.is_plain_eager(x.as_subclass(Subclass), None, x, None)
+
+
+def test_dispatch_modes_see_the_op():
+    """A TorchDispatchMode (as FlopCounterMode, DebugMode, selective checkpointing use) sees the op, forward
+    and backward, not the kernels' launches."""
+    x, weight, scale, shift = (t.requires_grad_(True) for t in _inputs("per_batch", torch.float32, "cpu", True, True))
+    with _Recorder() as recorder:
+        modnorm_op.modulated_rms_norm(x, weight, scale, shift).sum().backward()
+    assert "modnorm.modulated_rms_norm.default" in recorder.ops
+    assert "modnorm.modulated_rms_norm_backward.default" in recorder.ops
+
+
+@pytest.mark.parametrize("path", ["eager", "op"])
+def test_double_backward_is_refused_on_both_paths(path):
+    """The backward has no autograd formula of its own: a second derivative raises, never a silent zero."""
+    x, weight, scale, shift = (t.requires_grad_(True) for t in _inputs("per_batch", torch.float32, "cpu", True, True))
+    fn = modnorm_op.modulated_rms_norm if path == "eager" else lambda *t: OP(*t, 1e-6, 0.0, "llama", True)
+    (dx,) = torch.autograd.grad(fn(x, weight, scale, shift).pow(2).sum(), x, create_graph=True)
+    with pytest.raises(RuntimeError):
+        torch.autograd.grad(dx.sum(), x)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA graph capture needs CUDA")
+def test_eager_path_under_manual_cuda_graph_capture():
+    """The eager path's launches are captured by torch.cuda.graph like any kernel: replays with new input
+    values give the op's results."""
+    torch.manual_seed(5)
+    x, weight, scale, shift = _inputs("per_batch", torch.bfloat16, "cuda", True, True, d=1152)
+    with torch.no_grad():
+        modnorm_op.modulated_rms_norm(x, weight, scale, shift)  # compile and plan outside the capture
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph):
+            y = modnorm_op.modulated_rms_norm(x, weight, scale, shift)
+        for _ in range(3):
+            x.copy_(torch.randn_like(x))
+            graph.replay()
+            assert torch.equal(y, OP(x, weight, scale, shift, 1e-6, 0.0, "llama", True))
