@@ -33,10 +33,11 @@ MAX_FORWARD_CHUNKS = 16
 # BACKWARD_TILE_ELEMS per tile), one 16-byte vector per thread per chunk, warps doubled while a thread would
 # hold more than BACKWARD_ROW_ELEMS_PER_THREAD of the row; about 8 warps per SM, at least 2 programs. The fastest
 # configuration of the sweep at D = 1152, 2304, 3072, 5120, within 1% at 3840, on an H100 (bench/NOTES.md v7).
-# One-row tiles: a 3-stage shared-memory pipeline keeps two rows in flight per program; multi-row tiles (D <=
-# 512): the next tile prefetched in registers (stages 1). v7 gave rows up to 2560 the register prefetch, timed
-# with inputs in L2; from DRAM (rotated inputs, H100) the pipeline is faster: DiT-XL 34.2 -> 31.1 us, Lumina2
-# 56.8 -> 51.8 (NOTES v11).
+# One-row tiles: a shared-memory pipeline keeps NUM_STAGES - 1 rows in flight per program; multi-row tiles
+# (D <= 512): the next tile prefetched in registers (stages 1). v7 gave rows up to 2560 the register prefetch,
+# timed with inputs in L2; from DRAM (rotated inputs, H100) the pipeline is faster: DiT-XL 34.2 -> 31.1 us,
+# Lumina2 56.8 -> 51.8 (NOTES v11). Where a stage is small, 4 stages (three rows in flight): H100, DiT-XL
+# (6 KB a stage) 31.3 -> 30.3 us, Lumina2 (12 KB) 51.9 -> 49.2; Z-Image (16 KB) 43.2 -> 44.4, so 3 (NOTES v12).
 BACKWARD_MAX_CHUNK = 1024
 BACKWARD_ROW_ELEMS_PER_THREAD = 32
 BACKWARD_TILE_ELEMS = 2048
@@ -45,6 +46,8 @@ BACKWARD_TILE_ELEMS = 2048
 # (float64 rows of 4K-8K columns on an H100; long rows on GPUs with less shared memory). SMEM_RESERVE is
 # left for the compiler's own scratch (the row reductions).
 BACKWARD_STAGES = 3
+BACKWARD_DEEP_STAGES = 4
+DEEP_STAGE_BYTES = 12 * 1024  # the largest stage (padded row x column_bytes) that takes BACKWARD_DEEP_STAGES
 SMEM_RESERVE = 8 * 1024
 HOPPER_SMEM_PER_PROGRAM = 227 * 1024  # the limit assumed where there is no CUDA device (interpreter)
 # Longer rows: two passes over each row in MAX_BLOCK_D chunks, one program per SM (v4's configuration).
@@ -109,8 +112,8 @@ def backward_tile(d, max_block_d=None, column_bytes=4, smem_bytes=HOPPER_SMEM_PE
     stages = 1
     if block_r == 1:
         row_cols = triton.cdiv(d, chunk) * chunk
-        fits = [s for s in range(2, BACKWARD_STAGES + 1)
-                if pipeline_smem_bytes(s, row_cols, column_bytes) <= smem_bytes]
+        deepest = BACKWARD_DEEP_STAGES if row_cols * column_bytes <= DEEP_STAGE_BYTES else BACKWARD_STAGES
+        fits = [s for s in range(2, deepest + 1) if pipeline_smem_bytes(s, row_cols, column_bytes) <= smem_bytes]
         stages = max(fits, default=1)
     return Tile(block_r, chunk, triton.cdiv(d, chunk), num_warps, max(2, 8 // num_warps), stages)
 
