@@ -137,8 +137,11 @@ def tune_backward(name, shape, bandwidth, configs, modulation, reduce_tiles=()):
     dy = torch.randn_like(x)
     _, want = reference64(x, w, s, sh, dy)
     d = shape[2]
-    tiles = [("default", heuristics.backward_tile(d))]
-    loaded = 3 if modulation == "per_token" else 2  # tensors each pipeline stage holds: x, dy (and scale per row)
+    per_row = modulation == "per_token"
+    column_bytes = x.element_size() + dy.element_size() + (s.element_size() if per_row else 0)  # as launch.py's
+    tiles = [("default", heuristics.backward_tile(d, None, column_bytes, heuristics.smem_per_program(x.device),
+                                                  per_row))]
+    loaded = 3 if per_row else 2  # tensors each pipeline stage holds: x, dy (and scale per row)
     for per_sm, chunk, warps, stages in configs or []:
         num_chunks = triton.cdiv(d, chunk)
         if num_chunks <= heuristics.MAX_FORWARD_CHUNKS and chunk <= triton.next_power_of_2(d) and \

@@ -36,8 +36,10 @@ MAX_FORWARD_CHUNKS = 16
 # One-row tiles: a shared-memory pipeline keeps NUM_STAGES - 1 rows in flight per program; multi-row tiles
 # (D <= 512): the next tile prefetched in registers (stages 1). v7 gave rows up to 2560 the register prefetch,
 # timed with inputs in L2; from DRAM (rotated inputs, H100) the pipeline is faster: DiT-XL 34.2 -> 31.1 us,
-# Lumina2 56.8 -> 51.8 (NOTES v11). Where a stage is small, 4 stages (three rows in flight): H100, DiT-XL
-# (6 KB a stage) 31.3 -> 30.3 us, Lumina2 (12 KB) 51.9 -> 49.2; Z-Image (16 KB) 43.2 -> 44.4, so 3 (NOTES v12).
+# Lumina2 56.8 -> 51.8 (NOTES v11). Short rows of a shared modulation row take 4 stages (three rows in flight):
+# H100, DiT-XL (4.5 KB of x and dy a row) 31.1 -> 30.0 us, Lumina2 (9 KB) 51.9 -> 49.2; not Flux (12 KB,
+# 70.3 -> 75.0), Z-Image (15 KB, 43.2 -> 44.4) or rows with their own scale row (DiT-XL per-token 50.1 ->
+# 50.9) (NOTES v12).
 BACKWARD_MAX_CHUNK = 1024
 BACKWARD_ROW_ELEMS_PER_THREAD = 32
 BACKWARD_TILE_ELEMS = 2048
@@ -47,7 +49,7 @@ BACKWARD_TILE_ELEMS = 2048
 # left for the compiler's own scratch (the row reductions).
 BACKWARD_STAGES = 3
 BACKWARD_DEEP_STAGES = 4
-DEEP_STAGE_BYTES = 12 * 1024  # the largest stage (padded row x column_bytes) that takes BACKWARD_DEEP_STAGES
+DEEP_STAGES_ROW_BYTES = 10 * 1024  # the longest row (D x column_bytes) that takes BACKWARD_DEEP_STAGES
 SMEM_RESERVE = 8 * 1024
 HOPPER_SMEM_PER_PROGRAM = 227 * 1024  # the limit assumed where there is no CUDA device (interpreter)
 # Longer rows: two passes over each row in MAX_BLOCK_D chunks, one program per SM (v4's configuration).
@@ -91,12 +93,12 @@ def forward_tile(d, max_block_d=None, elem_bytes=2):
 
 
 @functools.lru_cache(maxsize=None)
-def backward_tile(d, max_block_d=None, column_bytes=4, smem_bytes=HOPPER_SMEM_PER_PROGRAM):
+def backward_tile(d, max_block_d=None, column_bytes=4, smem_bytes=HOPPER_SMEM_PER_PROGRAM, row_modulation=False):
     """Rows up to max_block_d: in registers as num_chunks chunks of block_d columns (modnorm_backward_kernel);
     longer rows: two passes in max_block_d chunks (modnorm_backward_chunked_kernel). Per-token rows follow
     the same rule: within 1% of their sweep's best at D = 3072. column_bytes: what one column of a row costs
     in each pipeline stage (the element sizes of x, dy and a per-row scale); smem_bytes: the device's shared
-    memory per program."""
+    memory per program; row_modulation: every row has its own scale row."""
     max_block_d = max_block_d or MAX_BLOCK_D
     if d > max_block_d:
         num_warps, per_sm = BACKWARD_TWO_PASS
@@ -112,7 +114,8 @@ def backward_tile(d, max_block_d=None, column_bytes=4, smem_bytes=HOPPER_SMEM_PE
     stages = 1
     if block_r == 1:
         row_cols = triton.cdiv(d, chunk) * chunk
-        deepest = BACKWARD_DEEP_STAGES if row_cols * column_bytes <= DEEP_STAGE_BYTES else BACKWARD_STAGES
+        deep = not row_modulation and d * column_bytes <= DEEP_STAGES_ROW_BYTES
+        deepest = BACKWARD_DEEP_STAGES if deep else BACKWARD_STAGES
         fits = [s for s in range(2, deepest + 1) if pipeline_smem_bytes(s, row_cols, column_bytes) <= smem_bytes]
         stages = max(fits, default=1)
     return Tile(block_r, chunk, triton.cdiv(d, chunk), num_warps, max(2, 8 // num_warps), stages)

@@ -142,3 +142,24 @@ def test_backward_plan_sizes_the_pipeline_from_the_dtypes(elem_bytes, per_row, s
     plan = launch._backward_plan((rows, d), (d, 1), (d, 1), scale_shape, scale_strides, 1, scale_shape[:-1] or (1,),
                                  "llama", (True,) * 4, elem_bytes, torch.device("cpu"), 8192)
     assert plan.flags["NUM_STAGES"] == stages
+
+
+@pytest.mark.parametrize("d, per_row, stages", [
+    (1152, False, 4),  # DiT-XL: 4.5 KB of bf16 x and dy a row
+    (2304, False, 4),  # Lumina2: 9 KB
+    (3072, False, 3),  # Flux: 12 KB, slower with 4 (bench/NOTES.md v12)
+    (1152, True, 3),   # a scale row per row: 3 at every D
+])
+def test_backward_plan_deepens_the_pipeline_for_short_shared_rows(d, per_row, stages):
+    """bf16 x and dy, float32 scale: 4 stages for rows of at most DEEP_STAGES_ROW_BYTES that share a
+    modulation row, 3 otherwise."""
+    import torch
+
+    from modnorm_op.kernels import launch
+
+    rows = 4
+    scale_shape = (rows, d) if per_row else (d,)
+    scale_strides = (d, 1) if per_row else (1,)
+    plan = launch._backward_plan((rows, d), (d, 1), (d, 1), scale_shape, scale_strides, 1, scale_shape[:-1] or (1,),
+                                 "llama", (True,) * 4, (2, 2, 4), torch.device("cpu"), 8192)
+    assert plan.flags["NUM_STAGES"] == stages

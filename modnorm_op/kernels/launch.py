@@ -152,7 +152,8 @@ def _backward_plan(shape, x_strides, dy_strides, scale_shape, scale_strides, w_s
     row_per_mod = bool(plan.group == 1)
     x_bytes, dy_bytes, scale_bytes = elem_bytes
     column_bytes = x_bytes + dy_bytes + (scale_bytes if row_per_mod else 0)  # the row loop's loads
-    tile = heuristics.backward_tile(n_cols, max_block_d, column_bytes, heuristics.smem_per_program(device))
+    tile = heuristics.backward_tile(n_cols, max_block_d, column_bytes, heuristics.smem_per_program(device),
+                                    row_per_mod)
     split = heuristics.backward_split(n_mod, plan.group, device, tile.programs_per_sm)
     chunked = n_cols > max_block_d  # modnorm_backward_chunked_kernel: two passes over each row
     direct = row_per_mod or (not chunked and bool(split.splits == 1))
