@@ -7,8 +7,8 @@ configuration (only the heuristic's unless --fwd-sweep, --bwd-sweep or --bwd-con
 (CUDA-graph replay, so no host time; rotating input copies, as bench.run does, where one set fits in L2)
 against the bandwidth floor, with registers and spills of the compiled kernel. Each configuration's result
 is checked against float64 before it is timed.
-host: host time per eager call on a tiny input (GPU time negligible): the public call (the eager path), the
-same op through the dispatcher, our launch function, a bare launch of the same Triton kernel, the plain
+host: host time per eager call on a tiny input (GPU time negligible): the public call through the op and
+with the eager fast path, our launch function, a bare launch of the same Triton kernel, the plain
 PyTorch formula and Liger's fused op; forward and forward+backward; then a cProfile of the public calls.
 """
 import argparse
@@ -188,6 +188,7 @@ def capture_launch(call):
 
 
 HOST_ROUNDS = 5  # rounds of every variant in turn: this host's timings drift by up to 2x between runs
+FAST = "modnorm_op.modulated_rms_norm, set_eager_fast_path(True)"
 
 
 def host_times():
@@ -205,10 +206,10 @@ def host_times():
             *t, 1e-6, 0.0, "llama", False)
     except ImportError:
         pass
+    public = lambda: modnorm_op.modulated_rms_norm(xd, wd, sd, shd)
     forward = {
-        "modnorm_op.modulated_rms_norm (eager path)": lambda: modnorm_op.modulated_rms_norm(xd, wd, sd, shd),
-        "torch.ops.modnorm (through the dispatcher)": lambda: torch.ops.modnorm.modulated_rms_norm(
-            xd, wd, sd, shd, *args, True),
+        "modnorm_op.modulated_rms_norm (through the op)": public,
+        FAST: public,
         "launch.forward: our Python and the launch": lambda: launch.forward(xd, wd, sd, shd, *args, (1, 1), True),
         "bare Triton launch, arguments precomputed": capture_launch(
             lambda: launch.forward(xd, wd, sd, shd, *args, (1, 1), True)),
@@ -216,15 +217,22 @@ def host_times():
         **{name: (lambda f=f: f(xd, wd, sd, shd)) for name, f in peers.items()},
     }
     step = lambda f: (lambda: f().backward(dy))
+    public_step = step(lambda: modnorm_op.modulated_rms_norm(x, w, s, sh))
     fwd_bwd = {
-        "modnorm_op.modulated_rms_norm (eager path)": step(lambda: modnorm_op.modulated_rms_norm(x, w, s, sh)),
-        "torch.ops.modnorm (through the dispatcher)": step(lambda: torch.ops.modnorm.modulated_rms_norm(
-            x, w, s, sh, *args, True)),
+        "modnorm_op.modulated_rms_norm (through the op)": public_step,
+        FAST: public_step,
         "plain PyTorch formula (eager)": step(lambda: eager_formula(x, w, s, sh, 1e-6)),
         **{name: step(lambda f=f: f(x, w, s, sh)) for name, f in peers.items()},
     }
 
-    def per_call(fn, n):
+    def per_call(fn, n, fast_path=False):
+        previous = modnorm_op.set_eager_fast_path(fast_path)
+        try:
+            return _per_call(fn, n)
+        finally:
+            modnorm_op.set_eager_fast_path(previous)
+
+    def _per_call(fn, n):
         torch.cuda.synchronize()
         start = time.perf_counter()
         for _ in range(n):
@@ -234,26 +242,27 @@ def host_times():
 
     for label, variants, n, grad in (("forward", forward, 1000, False), ("fwd+bwd", fwd_bwd, 300, True)):
         with torch.set_grad_enabled(grad):
-            for fn in variants.values():
-                per_call(fn, 20)  # warm-up: compile, plan caches
+            for name, fn in variants.items():
+                per_call(fn, 20, name == FAST)  # warm-up: compile, plan caches
             rounds = {name: [] for name in variants}
             for _ in range(HOST_ROUNDS):
                 for name, fn in variants.items():
-                    rounds[name].append(per_call(fn, n))
+                    rounds[name].append(per_call(fn, n, name == FAST))
         for name, times in rounds.items():
             times.sort()
             print(f"  {label}: {name:46s} {times[len(times) // 2]:7.1f} us  (range {times[0]:.1f}-{times[-1]:.1f})")
-    for label, fn in (("forward", forward["modnorm_op.modulated_rms_norm (eager path)"]),
-                      ("fwd+bwd", fwd_bwd["modnorm_op.modulated_rms_norm (eager path)"])):
+    for label, fn in (("forward", forward[FAST]), ("fwd+bwd", fwd_bwd[FAST])):
         prof = cProfile.Profile()
         with torch.set_grad_enabled(label != "forward"):
+            modnorm_op.set_eager_fast_path(True)
             prof.enable()
             for _ in range(300):
                 fn()
             prof.disable()
+            modnorm_op.set_eager_fast_path(False)
         out = io.StringIO()
         pstats.Stats(prof, stream=out).sort_stats("tottime").print_stats(14)
-        print(f"cProfile, 300 {label} calls:\n" + "\n".join(out.getvalue().splitlines()[6:26]))
+        print(f"cProfile, 300 {label} calls, eager fast path:\n" + "\n".join(out.getvalue().splitlines()[6:26]))
 
 
 def main(argv=None):

@@ -1,8 +1,9 @@
-"""Public functions and the module. Every call is torch.ops.modnorm.modulated_rms_norm, or in plain eager mode
-the same bodies and autograd formula without the dispatcher (ops.is_plain_eager says when)."""
+"""Public functions and the module. Every call is torch.ops.modnorm.modulated_rms_norm; with the opt-in eager fast
+path (set_eager_fast_path), in plain eager mode the same bodies and autograd formula without the dispatcher."""
 import torch
 
 from . import ops  # registers torch.ops.modnorm.*
+from .ops import set_eager_fast_path  # noqa: F401  (public)
 from .reference import CASTING_MODES
 
 INIT_FNS = ("ones", "zeros")
@@ -14,7 +15,7 @@ def modulated_rms_norm(x, weight, scale, shift=None, eps=1e-6, offset=0.0, casti
     x: (*L, D). weight: (D,) or None. scale/shift: broadcast to x (SPEC.md rules), shift optional.
     Returns a new contiguous tensor of x's shape and dtype.
     """
-    if ops.is_plain_eager(x, weight, scale, shift):
+    if ops.use_eager_fast_path(x, weight, scale, shift):
         return ops.eager_modulated_rms_norm(x, weight, scale, shift, eps, offset, casting_mode, in_place)
     return torch.ops.modnorm.modulated_rms_norm(x, weight, scale, shift, eps, offset, casting_mode, in_place)
 

@@ -139,11 +139,24 @@ def _backward(ctx, dy):
 torch.library.register_autograd("modnorm::modulated_rms_norm", _backward, setup_context=_setup_context)
 
 
-# The eager path. A call through the dispatcher costs more host time than the kernels' launches (custom_op's
-# Python autograd and backend wrappers: bench/NOTES.md v12), which matters where a model runs eagerly at small
-# shapes. With nothing to see the op (no compiler, tracer, dispatch mode, functorch transform or tensor
-# subclass), the public functions run the same bodies and the same autograd formula without it.
+# The eager fast path, opt-in (set_eager_fast_path). A call through the dispatcher costs more host time than
+# the kernels' launches (custom_op's Python autograd and backend wrappers: bench/NOTES.md v12), which matters
+# where a model runs eagerly at small shapes. When enabled and nothing can see the op (no compiler, tracer,
+# dispatch mode, functorch transform, profiler or tensor subclass), the public functions run the same bodies
+# and the same autograd formula without it. Off by default: SPEC.md makes the op what the Python functions
+# call, and an override registered for the op (a kernel, an autocast rule) would be skipped in plain eager.
 _PLAIN_TENSORS = (torch.Tensor, torch.nn.Parameter)
+_eager_fast_path = False
+
+
+def set_eager_fast_path(enabled):
+    """Lets the public functions skip the dispatcher in plain eager mode (is_plain_eager); returns the previous
+    setting. Results and gradients are bitwise the op's either way."""
+    global _eager_fast_path
+    if not isinstance(enabled, bool):
+        raise TypeError(f"enabled must be a bool, got {type(enabled).__name__}")
+    previous, _eager_fast_path = _eager_fast_path, enabled
+    return previous
 
 
 def is_plain_eager(*tensors):
@@ -155,6 +168,11 @@ def is_plain_eager(*tensors):
             and torch._C._functorch.peek_interpreter_stack() is None
             and not torch.autograd.profiler._is_profiler_enabled
             and all(t is None or type(t) in _PLAIN_TENSORS for t in tensors))
+
+
+def use_eager_fast_path(*tensors):
+    """Whether a public call with these tensors skips the dispatcher: enabled, and plain eager."""
+    return _eager_fast_path and is_plain_eager(*tensors)
 
 
 class _EagerFunction(torch.autograd.Function):

@@ -1,7 +1,7 @@
-"""The eager path (ops.is_plain_eager): in plain eager mode the public functions run the op's bodies and
-autograd formula without the dispatcher. It must give exactly the op's results and gradients, and must not
-be taken where something needs to see the op (torch.compile, dispatch modes, functorch, subclasses,
-the profiler)."""
+"""The eager fast path (modnorm_op.set_eager_fast_path, off by default): in plain eager mode
+(ops.is_plain_eager) the public functions run the op's bodies and autograd formula without the dispatcher.
+It must give exactly the op's results and gradients, and must not be taken where something needs to see the
+op (torch.compile, dispatch modes, functorch, subclasses, the profiler)."""
 import pytest
 import torch
 from torch._subclasses.fake_tensor import FakeTensorMode
@@ -12,6 +12,13 @@ from helpers import randn
 from modnorm_op import ops
 
 OP = torch.ops.modnorm.modulated_rms_norm
+
+
+@pytest.fixture
+def fast_path():
+    previous = modnorm_op.set_eager_fast_path(True)
+    yield
+    modnorm_op.set_eager_fast_path(previous)
 
 
 def _inputs(pattern, dtype, device, has_weight, has_shift, d=96):
@@ -33,7 +40,7 @@ def _run(fn, inputs, dy):
 @pytest.mark.parametrize("pattern", ["global", "per_batch", "per_token"])
 @pytest.mark.parametrize("has_weight, has_shift", [(True, True), (False, True), (True, False)])
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float32])
-def test_eager_path_equals_the_op_bitwise(device, pattern, has_weight, has_shift, dtype):
+def test_eager_path_equals_the_op_bitwise(fast_path, device, pattern, has_weight, has_shift, dtype):
     """Same bodies, same kernels, same plan: the results and every gradient are bitwise the op's."""
     torch.manual_seed(3)
     inputs = _inputs(pattern, dtype, device, has_weight, has_shift)
@@ -44,20 +51,44 @@ def test_eager_path_equals_the_op_bitwise(device, pattern, has_weight, has_shift
         assert got.dtype == want.dtype and torch.equal(got, want)
 
 
-def test_public_call_takes_the_eager_path_in_plain_eager(device, monkeypatch):
-    """The public call runs the bodies with eager=True (launches without wrap_triton), forward and backward;
-    torch.ops.modnorm still runs them through the op (eager=False)."""
+def _record_bodies(monkeypatch):
+    """The (body, eager flag) of each call of ops' forward and backward bodies."""
     seen = []
     for name in ("_forward_body", "_backward_body"):
         body = getattr(ops, name)
         monkeypatch.setattr(ops, name, lambda *a, body=body, name=name, **k: seen.append((name, k["eager"])) or body(*a, **k))
+    return seen
+
+
+def _public_calls(device):
     x, weight, scale, shift = (t.requires_grad_(True) for t in _inputs("per_batch", torch.float32, device, True, True))
     modnorm_op.modulated_rms_norm(x, weight, scale, shift).sum().backward()
     with torch.no_grad():
         modnorm_op.modulated_rms_norm(x, weight, scale, shift)
     OP(x, weight, scale, shift, 1e-6, 0.0, "llama", True).sum().backward()
+
+
+def test_public_call_goes_through_the_op_by_default(device, monkeypatch):
+    """SPEC: the op is what the Python functions call."""
+    seen = _record_bodies(monkeypatch)
+    _public_calls(device)
+    assert seen == [("_forward_body", False), ("_backward_body", False), ("_forward_body", False),
+                    ("_forward_body", False), ("_backward_body", False)]
+
+
+def test_fast_path_skips_the_op_in_plain_eager(fast_path, device, monkeypatch):
+    """Enabled: the public call runs the bodies with eager=True (launches without wrap_triton), forward and
+    backward; torch.ops.modnorm still runs them through the op (eager=False)."""
+    seen = _record_bodies(monkeypatch)
+    _public_calls(device)
     assert seen == [("_forward_body", True), ("_backward_body", True), ("_forward_body", True),
                     ("_forward_body", False), ("_backward_body", False)]
+
+
+def test_set_eager_fast_path_takes_a_bool():
+    with pytest.raises(TypeError, match="enabled"):
+        modnorm_op.set_eager_fast_path(1)
+    assert modnorm_op.set_eager_fast_path(False) is False  # the default, returned as the previous setting
 
 
 class _Recorder(TorchDispatchMode):
@@ -88,7 +119,7 @@ def test_not_plain_eager_where_the_op_must_be_seen():
     assert not ops.is_plain_eager(x.as_subclass(Subclass), None, x, None)
 
 
-def test_dispatch_modes_see_the_op():
+def test_dispatch_modes_see_the_op(fast_path):
     """A TorchDispatchMode (as FlopCounterMode, DebugMode, selective checkpointing use) sees the op, forward
     and backward, not the kernels' launches."""
     x, weight, scale, shift = (t.requires_grad_(True) for t in _inputs("per_batch", torch.float32, "cpu", True, True))
@@ -99,7 +130,7 @@ def test_dispatch_modes_see_the_op():
 
 
 @pytest.mark.parametrize("path", ["eager", "op"])
-def test_double_backward_is_refused_on_both_paths(path):
+def test_double_backward_is_refused_on_both_paths(fast_path, path):
     """The backward has no autograd formula of its own: a second derivative raises, never a silent zero."""
     x, weight, scale, shift = (t.requires_grad_(True) for t in _inputs("per_batch", torch.float32, "cpu", True, True))
     fn = modnorm_op.modulated_rms_norm if path == "eager" else lambda *t: OP(*t, 1e-6, 0.0, "llama", True)
@@ -109,7 +140,7 @@ def test_double_backward_is_refused_on_both_paths(path):
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA graph capture needs CUDA")
-def test_eager_path_under_manual_cuda_graph_capture():
+def test_eager_path_under_manual_cuda_graph_capture(fast_path):
     """The eager path's launches are captured by torch.cuda.graph like any kernel: replays with new input
     values give the op's results."""
     torch.manual_seed(5)
