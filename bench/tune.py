@@ -191,7 +191,7 @@ HOST_ROUNDS = 5  # rounds of every variant in turn: this host's timings drift by
 FAST = "modnorm_op.modulated_rms_norm, set_eager_fast_path(True)"
 
 
-def host_times():
+def host_times(forward_calls=1000, step_calls=300):
     """Host microseconds per call, GPU time negligible (tiny input): the median of HOST_ROUNDS rounds, each
     timing every variant in turn over many calls, so that a drifting host moves all of them alike."""
     shape = (1, 8, 1152)
@@ -240,7 +240,7 @@ def host_times():
         torch.cuda.synchronize()
         return (time.perf_counter() - start) / n * 1e6
 
-    for label, variants, n, grad in (("forward", forward, 1000, False), ("fwd+bwd", fwd_bwd, 300, True)):
+    for label, variants, n, grad in (("forward", forward, forward_calls, False), ("fwd+bwd", fwd_bwd, step_calls, True)):
         with torch.set_grad_enabled(grad):
             for name, fn in variants.items():
                 per_call(fn, 20, name == FAST)  # warm-up: compile, plan caches
@@ -256,13 +256,13 @@ def host_times():
         with torch.set_grad_enabled(label != "forward"):
             modnorm_op.set_eager_fast_path(True)
             prof.enable()
-            for _ in range(300):
+            for _ in range(step_calls):
                 fn()
             prof.disable()
             modnorm_op.set_eager_fast_path(False)
         out = io.StringIO()
         pstats.Stats(prof, stream=out).sort_stats("tottime").print_stats(14)
-        print(f"cProfile, 300 {label} calls, eager fast path:\n" + "\n".join(out.getvalue().splitlines()[6:26]))
+        print(f"cProfile, {step_calls} {label} calls, eager fast path:\n" + "\n".join(out.getvalue().splitlines()[6:26]))
 
 
 def main(argv=None):
