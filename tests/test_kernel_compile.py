@@ -163,3 +163,28 @@ def test_backward_plan_deepens_the_pipeline_for_short_shared_rows(d, per_row, st
     plan = launch._backward_plan((rows, d), (d, 1), (d, 1), scale_shape, scale_strides, 1, scale_shape[:-1] or (1,),
                                  "llama", (True,) * 4, (2, 2, 4), torch.device("cpu"), 8192)
     assert plan.flags["NUM_STAGES"] == stages
+
+
+@pytest.mark.parametrize("mod_rows, group, per_sm, programs, splits", [
+    (32, 256, 4, 512, 16),   # DiT-XL per-batch at the shipped 4/SM: 16 rows an item, one item a program
+    (32, 256, 2, 256, 8),    # at 2/SM: 256 programs (rounding up made 288 items on 144 programs)
+    (2, 4096, 2, 256, 128),  # Lumina2
+    (1, 4096, 2, 256, 256),  # Z-Image: one modulation row split over the grid
+    (300, 3, 4, 300, 1),     # more groups than half the target: whole groups, dscale/dshift final
+    (1024, 4, 4, 512, 1),    # more groups than the target: two whole groups a program
+])
+def test_backward_split_fills_the_grid_without_a_second_item(monkeypatch, mod_rows, group, per_sm, programs,
+                                                              splits):
+    """heuristics.backward_split on an H100's 132 SMs: items rounded down to the target grid, so a program
+    owns at most one split item, and every row is in exactly one item."""
+    import torch
+
+    from modnorm_op import heuristics
+
+    target = 132 * per_sm
+    monkeypatch.setattr(heuristics, "target_programs", lambda device, programs_per_sm: 132 * programs_per_sm)
+    split = heuristics.backward_split(mod_rows, group, torch.device("cuda"), per_sm)
+    assert (split.programs, split.splits) == (programs, splits)
+    assert split.programs <= target
+    assert split.splits == 1 or split.items_per_program == 1
+    assert (split.splits - 1) * split.rows_per_item < group <= split.splits * split.rows_per_item
