@@ -6,7 +6,8 @@
 # tests: the CUDA tests (pytest -n 8, the >2^31-element ones excluded: run them alone, they take minutes).
 # bench: per-batch bf16 at every shape with all peers, the same-size copy, the per-kernel profile.
 # more:  per-token and global modulation (Flux, Mochi), float16 and float32 (Flux, Mochi, Wan-14B).
-# host:  eager host time per call (bench.tune --what host): the op, its launch function, a bare launch, the formula.
+# host:  eager host time per call (bench.tune --what host): the public call through the op and with the eager fast
+#        path, our launch function, a bare launch, the plain formula, Liger's fused op (with .whl).
 # block: the compiled DiT block against Inductor's fusion of the plain formula (BLOCK_ARGS, default
 #        --shapes dit_xl,flux; e.g. BLOCK_ARGS="--profile dit_xl" for the four short shapes and a profile).
 # ab:    with AB=<dir> holding an older modnorm_op (bench/ab.py says how), its kernels and this checkout's
