@@ -215,8 +215,8 @@ def backward(dy, x, weight, scale, shift_dtype, eps, offset, mode, aligned_shape
     dsh_part = partial(plan.mod_rows, need_dsh and not plan.direct)
     kernel = modnorm_backward_chunked_kernel if plan.chunked else modnorm_backward_kernel
     _launcher(kernel, eager)[plan.grid](x, dy, dx, weight, scale, dw_part,
-                                  ds if plan.direct else ds_part, dsh if plan.direct else dsh_part,
-                                  *plan.scalars, eps, offset, **plan.flags)
+                                        ds if plan.direct else ds_part, dsh if plan.direct else dsh_part,
+                                        *plan.scalars, eps, offset, **plan.flags)
     if plan.reduce_grid[0]:
         tile = heuristics.REDUCE_TILE
         _launcher(sum_partials_kernel, eager)[plan.reduce_grid](
