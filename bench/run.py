@@ -9,6 +9,7 @@ evaluation before it is timed. On CPU it runs small shapes through the CPU imple
 the GPU figures need a GPU. Writes DIR/bench.json, DIR/bench.md and DIR/bench.png (if matplotlib).
 """
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -80,12 +81,19 @@ def modnorm_modulated(x, weight, scale, shift, eps):
     return modnorm_op.modulated_rms_norm(x, weight, scale, shift, eps=eps)
 
 
-def modnorm_fast_path(x, weight, scale, shift, eps):
-    previous = modnorm_op.set_eager_fast_path(True)
+@contextlib.contextmanager
+def eager_fast_path(enabled=True):
+    """modnorm_op.set_eager_fast_path(enabled) for the duration, the previous setting restored after."""
+    previous = modnorm_op.set_eager_fast_path(enabled)
     try:
-        return modnorm_op.modulated_rms_norm(x, weight, scale, shift, eps=eps)
+        yield
     finally:
         modnorm_op.set_eager_fast_path(previous)
+
+
+def modnorm_fast_path(x, weight, scale, shift, eps):
+    with eager_fast_path():
+        return modnorm_op.modulated_rms_norm(x, weight, scale, shift, eps=eps)
 
 
 # ---- inputs, bytes, checks -------------------------------------------------------------------------------

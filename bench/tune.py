@@ -23,7 +23,8 @@ import triton
 import triton.testing
 
 import modnorm_op
-from bench.run import GPU_SHAPES, copy_bandwidth, eager_formula, floor_bytes, make_inputs, rotation_count
+from bench.run import (GPU_SHAPES, copy_bandwidth, eager_fast_path, eager_formula, floor_bytes, make_inputs,
+                       rotation_count)
 from modnorm_op import heuristics
 from modnorm_op.kernels import backward as bwd_kernels
 from modnorm_op.kernels import forward as fwd_kernels
@@ -225,20 +226,14 @@ def host_times(forward_calls=1000, step_calls=300):
         **{name: step(lambda f=f: f(x, w, s, sh)) for name, f in peers.items()},
     }
 
-    def per_call(fn, n, fast_path=False):
-        previous = modnorm_op.set_eager_fast_path(fast_path)
-        try:
-            return _per_call(fn, n)
-        finally:
-            modnorm_op.set_eager_fast_path(previous)
-
-    def _per_call(fn, n):
-        torch.cuda.synchronize()
-        start = time.perf_counter()
-        for _ in range(n):
-            fn()
-        torch.cuda.synchronize()
-        return (time.perf_counter() - start) / n * 1e6
+    def per_call(fn, n, fast_path):
+        with eager_fast_path(fast_path):
+            torch.cuda.synchronize()
+            start = time.perf_counter()
+            for _ in range(n):
+                fn()
+            torch.cuda.synchronize()
+            return (time.perf_counter() - start) / n * 1e6
 
     for label, variants, n, grad in (("forward", forward, forward_calls, False), ("fwd+bwd", fwd_bwd, step_calls, True)):
         with torch.set_grad_enabled(grad):
@@ -253,13 +248,11 @@ def host_times(forward_calls=1000, step_calls=300):
             print(f"  {label}: {name:46s} {times[len(times) // 2]:7.1f} us  (range {times[0]:.1f}-{times[-1]:.1f})")
     for label, fn in (("forward", forward[FAST]), ("fwd+bwd", fwd_bwd[FAST])):
         prof = cProfile.Profile()
-        with torch.set_grad_enabled(label != "forward"):
-            modnorm_op.set_eager_fast_path(True)
+        with torch.set_grad_enabled(label != "forward"), eager_fast_path():
             prof.enable()
             for _ in range(step_calls):
                 fn()
             prof.disable()
-            modnorm_op.set_eager_fast_path(False)
         out = io.StringIO()
         pstats.Stats(prof, stream=out).sort_stats("tottime").print_stats(14)
         print(f"cProfile, {step_calls} {label} calls, eager fast path:\n" + "\n".join(out.getvalue().splitlines()[6:26]))

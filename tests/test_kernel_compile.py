@@ -122,6 +122,20 @@ def test_backward_pipeline_fits_in_shared_memory():
     assert compiled.metadata.shared <= estimate <= heuristics.HOPPER_SMEM_PER_PROGRAM
 
 
+def _planned_stages(d, per_row, elem_bytes, rows=4):
+    """The pipeline stages launch's backward plan takes for (rows, d) x with a scale row per row or one shared
+    (d,) scale, x, dy and scale of elem_bytes, on the CPU device (the H100's limit assumed)."""
+    import torch
+
+    from modnorm_op.kernels import launch
+
+    scale_shape = (rows, d) if per_row else (d,)
+    scale_strides = (d, 1) if per_row else (1,)
+    plan = launch._backward_plan((rows, d), (d, 1), (d, 1), scale_shape, scale_strides, 1, scale_shape[:-1] or (1,),
+                                 "llama", (True,) * 4, elem_bytes, torch.device("cpu"), 8192)
+    return plan.flags["NUM_STAGES"]
+
+
 @pytest.mark.parametrize("elem_bytes, per_row, stages", [
     ((2, 2, 4), True, 3),    # bf16 x and dy, float32 per-row scale: 2 x 64 KB
     ((4, 4, 4), True, 3),    # float32: 2 x 96 KB + the reserve still fits
@@ -132,16 +146,7 @@ def test_backward_pipeline_fits_in_shared_memory():
 def test_backward_plan_sizes_the_pipeline_from_the_dtypes(elem_bytes, per_row, stages):
     """launch's plan passes the element sizes of x, dy and (per-row only) scale to the heuristic: D = 8191,
     CPU device (the H100's limit assumed)."""
-    import torch
-
-    from modnorm_op.kernels import launch
-
-    d, rows = 8191, 4
-    scale_shape = (rows, d) if per_row else (d,)
-    scale_strides = (d, 1) if per_row else (1,)
-    plan = launch._backward_plan((rows, d), (d, 1), (d, 1), scale_shape, scale_strides, 1, scale_shape[:-1] or (1,),
-                                 "llama", (True,) * 4, elem_bytes, torch.device("cpu"), 8192)
-    assert plan.flags["NUM_STAGES"] == stages
+    assert _planned_stages(8191, per_row, elem_bytes) == stages
 
 
 @pytest.mark.parametrize("d, per_row, stages", [
@@ -153,16 +158,7 @@ def test_backward_plan_sizes_the_pipeline_from_the_dtypes(elem_bytes, per_row, s
 def test_backward_plan_deepens_the_pipeline_for_short_shared_rows(d, per_row, stages):
     """bf16 x and dy, float32 scale: 4 stages for rows of at most DEEP_STAGES_ROW_BYTES that share a
     modulation row, 3 otherwise."""
-    import torch
-
-    from modnorm_op.kernels import launch
-
-    rows = 4
-    scale_shape = (rows, d) if per_row else (d,)
-    scale_strides = (d, 1) if per_row else (1,)
-    plan = launch._backward_plan((rows, d), (d, 1), (d, 1), scale_shape, scale_strides, 1, scale_shape[:-1] or (1,),
-                                 "llama", (True,) * 4, (2, 2, 4), torch.device("cpu"), 8192)
-    assert plan.flags["NUM_STAGES"] == stages
+    assert _planned_stages(d, per_row, (2, 2, 4)) == stages
 
 
 @pytest.mark.parametrize("mod_rows, group, per_sm, programs, splits", [
