@@ -143,12 +143,14 @@ def tune_backward(name, shape, bandwidth, configs, modulation, reduce_tiles=()):
     tiles = [("default", heuristics.backward_tile(d, None, column_bytes, heuristics.smem_per_program(x.device),
                                                   per_row))]
     loaded = 3 if per_row else 2  # tensors each pipeline stage holds: x, dy (and scale per row)
-    for per_sm, chunk, warps, stages in configs or []:
+    for per_sm, chunk, warps, stages, *strided in configs or []:
         num_chunks = triton.cdiv(d, chunk)
         if num_chunks <= heuristics.MAX_FORWARD_CHUNKS and chunk <= triton.next_power_of_2(d) and \
                 stages * num_chunks * chunk * 2 * loaded <= SMEM_BYTES:
-            tiles.append((f"{per_sm}/SM chunk {chunk:4d} x {num_chunks:2d} warps {warps} stages {stages}",
-                          heuristics.Tile(1, chunk, num_chunks, warps, per_sm, stages)))
+            tiles.append((f"{per_sm}/SM chunk {chunk:4d} x {num_chunks:2d} warps {warps} stages {stages}"
+                          + (" strided" if strided and strided[0] else ""),
+                          heuristics.Tile(1, chunk, num_chunks, warps, per_sm, stages,
+                                          strided_rows=bool(strided and strided[0]))))
     aligned = ALIGNED[modulation](*shape[:2])
 
     def set_tile(tile):

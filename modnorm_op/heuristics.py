@@ -39,7 +39,10 @@ MAX_FORWARD_CHUNKS = 16
 # Lumina2 56.8 -> 51.8 (NOTES v11). Short rows of a shared modulation row take 4 stages (three rows in flight):
 # H100, DiT-XL (4.5 KB of x and dy a row) 31.1 -> 30.0 us, Lumina2 (9 KB) 51.9 -> 49.2; not Flux (12 KB,
 # 70.3 -> 75.0), Z-Image (15 KB, 43.2 -> 44.4) or rows with their own scale row (DiT-XL per-token 50.1 ->
-# 50.9) (NOTES v12).
+# 50.9) (NOTES v12). The other one-row tiles of a shared modulation row visit their item's rows strided by the
+# split count (a group's programs read neighbouring rows at once, not each its own block): H100, Flux 70.2 ->
+# 66.9 us, Z-Image 42.9 -> 41.8, Mochi 299 -> 296; not the deep-stage tiles (DiT-XL 30.0 -> 30.0, Lumina2
+# 49.2 -> 50.1) (NOTES v13).
 BACKWARD_MAX_CHUNK = 1024
 BACKWARD_ROW_ELEMS_PER_THREAD = 32
 BACKWARD_TILE_ELEMS = 2048
@@ -67,6 +70,7 @@ class Tile:
     programs_per_sm: int = 0  # backward only: size of the persistent grid
     num_stages: int = 1  # backward only: row tiles in flight per program (software pipeline depth)
     load_ahead: int = 0  # forward only: chunks whose inputs are loaded ahead of the stores (kernels/forward.py)
+    strided_rows: bool = False  # backward only: an item's rows strided by the split count, not consecutive
 
 
 def _prev_power_of_2(n):
@@ -111,14 +115,16 @@ def backward_tile(d, max_block_d=None, column_bytes=4, smem_bytes=HOPPER_SMEM_PE
     num_warps = max(1, block_r * chunk // 256)
     while num_warps < 16 and block_r * d > 32 * num_warps * BACKWARD_ROW_ELEMS_PER_THREAD:
         num_warps *= 2
-    stages = 1
+    stages, strided = 1, False
     if block_r == 1:
         row_cols = triton.cdiv(d, chunk) * chunk
         deep = not row_modulation and d * column_bytes <= DEEP_STAGES_ROW_BYTES
         deepest = BACKWARD_DEEP_STAGES if deep else BACKWARD_STAGES
         fits = [s for s in range(2, deepest + 1) if pipeline_smem_bytes(s, row_cols, column_bytes) <= smem_bytes]
         stages = max(fits, default=1)
-    return Tile(block_r, chunk, triton.cdiv(d, chunk), num_warps, max(2, 8 // num_warps), stages)
+        strided = not row_modulation and not deep
+    return Tile(block_r, chunk, triton.cdiv(d, chunk), num_warps, max(2, 8 // num_warps), stages,
+                strided_rows=strided)
 
 
 def pipeline_smem_bytes(stages, row_cols, column_bytes):

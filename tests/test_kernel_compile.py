@@ -20,7 +20,7 @@ CONSTEXPRS = {
                                    LOAD_AHEAD=0, N_COLS=4000),
     "modnorm_backward_kernel": dict(MODE=0, HAS_W=True, NEED_DX=True, NEED_DW=True, NEED_DS=True, NEED_DSH=True,
                                     BLOCK_R=1, BLOCK_D=1024, NUM_CHUNKS=3, ROW_PER_MOD=False, NUM_STAGES=3,
-                                    N_COLS=3000),
+                                    STRIDED_ROWS=False, N_COLS=3000),
 }
 PARTIALS = ("DW_PART", "DS_OUT", "DSH_OUT")
 

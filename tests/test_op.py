@@ -113,6 +113,25 @@ def test_forward_tiles(device, load_ahead, num_chunks, block_r, monkeypatch):
         launch.clear_plans()
 
 
+@pytest.mark.parametrize("strided", [False, True])
+@pytest.mark.parametrize("block_r,stages", [(1, 1), (1, 3), (2, 1)])
+def test_backward_row_orders(device, strided, block_r, stages, monkeypatch):
+    """The backward's items as consecutive rows and as rows strided by the split count, with the next rows in
+    registers or in Triton's pipeline, one row per tile and two: one shared scale row over enough rows that each
+    item has several (3 programs under the interpreter, 264 or more on a GPU)."""
+    tile = heuristics.Tile(block_r, 64, 1, 1, 2, stages, strided_rows=strided)
+    monkeypatch.setattr(heuristics, "backward_tile", lambda *args, **kwargs: tile)
+    launch.clear_plans()
+    try:
+        torch.manual_seed(6)
+        x = randn((2, 700 if device == "cuda" else 20, 53), torch.bfloat16, device)
+        scale, shift = (0.5 * randn(53, torch.float32, device) for _ in range(2))
+        check_against_reference(x, randn(53, torch.float32, device), scale, shift, casting_mode="llama")
+    finally:
+        monkeypatch.undo()
+        launch.clear_plans()
+
+
 @pytest.mark.parametrize("d", [1, 2, 3, 17, 64, 127])
 def test_hidden_sizes(device, d):
     torch.manual_seed(d)

@@ -6,7 +6,9 @@ With h = n * a (n the normalized x as the forward rounded it, a = weight + offse
 where the sums run over the rows that share a modulation row (dscale, dshift) or over all rows (dweight).
 
 Rows are visited in the order of broadcast.plan_rows: the G rows of modulation row m are [m*G, (m+1)*G),
-cut into `splits` items (heuristics.Split). Each program owns consecutive items, keeps the current item's
+cut into `splits` items (heuristics.Split): consecutive rows, or with STRIDED_ROWS the rows s, s + splits,
+s + 2 * splits, ... of the group for item s, so that a group's programs read neighbouring rows at the same
+time (heuristics says where that is faster). Each program owns consecutive items, keeps the current item's
 sums in registers, and writes one dscale/dshift partial per item (or the final row when an item is a whole
 group) and one dweight partial per program. Within an item (1 + scale) is one row, so the one-block
 kernel's dscale and dweight sums share one accumulator, A = sum dy * n:  dscale = a * A,
@@ -107,7 +109,7 @@ def modnorm_backward_kernel(
     MODE: tl.constexpr, HAS_W: tl.constexpr,
     NEED_DX: tl.constexpr, NEED_DW: tl.constexpr, NEED_DS: tl.constexpr, NEED_DSH: tl.constexpr,
     BLOCK_R: tl.constexpr, BLOCK_D: tl.constexpr, NUM_CHUNKS: tl.constexpr, ROW_PER_MOD: tl.constexpr,
-    NUM_STAGES: tl.constexpr, N_COLS: tl.constexpr,
+    NUM_STAGES: tl.constexpr, STRIDED_ROWS: tl.constexpr, N_COLS: tl.constexpr,
 ):
     """Rows of up to NUM_CHUNKS * BLOCK_D columns, held in registers as a tuple of NUM_CHUNKS
     [BLOCK_R, BLOCK_D] tiles (chunk loops unrolled), so only the last chunk pads. ROW_PER_MOD: every row has
@@ -201,15 +203,18 @@ def modnorm_backward_kernel(
         for item in range(first_item, last_item):
             m = item // splits
             s = item % splits
-            row_lo = m * group + s * rows_per_item
-            row_hi = tl.minimum(row_lo + rows_per_item, (m + 1) * group)
+            if STRIDED_ROWS:
+                row_lo, step, row_hi = m * group + s, splits, (m + 1) * group
+            else:
+                row_lo, step = m * group + s * rows_per_item, 1
+                row_hi = tl.minimum(row_lo + rows_per_item, (m + 1) * group)
             # every row of the item shares one modulation row: load it once
             if NUM_STAGES == 1:  # the item's first rows go out before its modulation row is read
-                x_next = _row_tiles(X, row_lo + tile, row_hi, N_COLS, size1, size2, size3,
+                x_next = _row_tiles(X, row_lo + tile * step, row_hi, N_COLS, size1, size2, size3,
                                     x_s0, x_s1, x_s2, x_s3, x_sd, BLOCK_D, NUM_CHUNKS)
-                dy_next = _row_tiles(DY, row_lo + tile, row_hi, N_COLS, size1, size2, size3,
+                dy_next = _row_tiles(DY, row_lo + tile * step, row_hi, N_COLS, size1, size2, size3,
                                      dy_s0, dy_s1, dy_s2, dy_s3, dy_sd, BLOCK_D, NUM_CHUNKS)
-                dx_row_next = _dx_offsets(row_lo + tile, size1, size2, size3, dx_s0, dx_s1, dx_s2, dx_s3)
+                dx_row_next = _dx_offsets(row_lo + tile * step, size1, size2, size3, dx_s0, dx_s1, dx_s2, dx_s3)
             g0, g1, g2, g3 = row_coords(row_lo, size1, size2, size3)
             sc_item = SCALE + row_offsets(g0, g1, g2, g3, sc_s0, sc_s1, sc_s2, sc_s3)
             g = ()
@@ -220,12 +225,12 @@ def modnorm_backward_kernel(
                     gc *= load_affine(W, cols, col_ok, w_sd, offset, MODE, X_DTYPE, COMPUTE)
                 g += (gc,)
             sum_dy_n, dsh_acc = zeros, zeros
-            for start in tl.range(row_lo, row_hi, BLOCK_R, num_stages=NUM_STAGES):
-                rows = start + tile
+            for start in tl.range(row_lo, row_hi, BLOCK_R * step, num_stages=NUM_STAGES):
+                rows = start + tile * step
                 row_ok = rows < row_hi
                 # this iteration's loads: the next tile (NUM_STAGES == 1: it goes out before this one is worked on)
                 # or this one (pipelined by Triton)
-                fetch = rows + BLOCK_R if NUM_STAGES == 1 else rows
+                fetch = rows + BLOCK_R * step if NUM_STAGES == 1 else rows
                 x_raw = _row_tiles(X, fetch, row_hi, N_COLS, size1, size2, size3,
                                    x_s0, x_s1, x_s2, x_s3, x_sd, BLOCK_D, NUM_CHUNKS)
                 dy_raw = _row_tiles(DY, fetch, row_hi, N_COLS, size1, size2, size3,

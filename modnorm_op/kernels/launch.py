@@ -172,7 +172,8 @@ def _backward_plan(shape, x_strides, dy_strides, scale_shape, scale_strides, w_s
         BLOCK_D=tile.block_d, ROW_PER_MOD=row_per_mod, N_COLS=n_cols, num_warps=tile.num_warps,
     )
     if not chunked:
-        flags.update(BLOCK_R=tile.block_r, NUM_CHUNKS=tile.num_chunks, NUM_STAGES=tile.num_stages)
+        flags.update(BLOCK_R=tile.block_r, NUM_CHUNKS=tile.num_chunks, NUM_STAGES=tile.num_stages,
+                     STRIDED_ROWS=tile.strided_rows)
     # one reduction launch: row 0 of its grid sums dweight's partials, rows 1.. dscale's then dshift's
     # ints, not bools: a bool in SymInt arithmetic breaks Inductor's value ranges
     reduce_rows = int(need_dw) + (0 if direct else n_mod * (int(need_ds) + int(need_dsh)))
