@@ -41,7 +41,6 @@ COMPILE_ONLY = False  # --compile-only: compile and check each configuration, ti
 # (programs/SM, columns per chunk, warps, pipeline stages; 1: the next row prefetched in registers); one row
 BWD_CONFIGS = [(p, c, w, st) for p in (2, 4) for c, w in ((128, 1), (128, 2), (256, 1), (256, 2), (256, 4), (512, 2),
                                                           (512, 4), (1024, 4), (1024, 8)) for st in (1, 3)]
-SMEM_BYTES = 200 * 1024  # a program's pipeline buffers must fit beside the compiler's own shared memory
 
 
 def last_compiled(jit_fn):
@@ -140,17 +139,16 @@ def tune_backward(name, shape, bandwidth, configs, modulation, reduce_tiles=()):
     d = shape[2]
     per_row = modulation == "per_token"
     column_bytes = x.element_size() + dy.element_size() + (s.element_size() if per_row else 0)  # as launch.py's
-    tiles = [("default", heuristics.backward_tile(d, None, column_bytes, heuristics.smem_per_program(x.device),
-                                                  per_row))]
-    loaded = 3 if per_row else 2  # tensors each pipeline stage holds: x, dy (and scale per row)
-    for per_sm, chunk, warps, stages, *strided in configs or []:
+    smem = heuristics.smem_per_program(x.device)
+    tiles = [("default", heuristics.backward_tile(d, None, column_bytes, smem, per_row))]
+    for per_sm, chunk, warps, stages, *order in configs or []:
+        strided = bool(order and order[0])  # an optional fifth field, 1: an item's rows strided by the splits
         num_chunks = triton.cdiv(d, chunk)
         if num_chunks <= heuristics.MAX_FORWARD_CHUNKS and chunk <= triton.next_power_of_2(d) and \
-                stages * num_chunks * chunk * 2 * loaded <= SMEM_BYTES:
+                heuristics.pipeline_smem_bytes(stages, num_chunks * chunk, column_bytes) <= smem:
             tiles.append((f"{per_sm}/SM chunk {chunk:4d} x {num_chunks:2d} warps {warps} stages {stages}"
-                          + (" strided" if strided and strided[0] else ""),
-                          heuristics.Tile(1, chunk, num_chunks, warps, per_sm, stages,
-                                          strided_rows=bool(strided and strided[0]))))
+                          + (" strided" if strided else ""),
+                          heuristics.Tile(1, chunk, num_chunks, warps, per_sm, stages, strided_rows=strided)))
     aligned = ALIGNED[modulation](*shape[:2])
 
     def set_tile(tile):
@@ -268,7 +266,7 @@ def main(argv=None):
     p.add_argument("--fwd-sweep", action="store_true", help="sweep forward configurations (default: the heuristic's)")
     p.add_argument("--bwd-sweep", action="store_true", help="sweep backward configurations (default: the heuristic's)")
     p.add_argument("--bwd-configs", default="", help="backward configurations to time instead of the sweep's, "
-                   "comma-separated programs/SM:chunk:warps:stages, e.g. 4:512:2:1,6:512:2:1")
+                   "comma-separated programs/SM:chunk:warps:stages[:strided rows 0/1], e.g. 4:512:2:1,2:1024:4:3:1")
     p.add_argument("--reduce-tiles", default="", help="partial-sum tiles to time (the whole backward) against "
                    "the default, comma-separated partials:columns:warps, e.g. 128:16:4")
     p.add_argument("--modulation", default="per_batch", choices=sorted(ALIGNED), help="backward sweep")
