@@ -1,4 +1,5 @@
 """Forward and every gradient against the float64 contract, over SPEC's broadcast patterns, dtypes and flags."""
+import contextlib
 import itertools
 
 import pytest
@@ -93,6 +94,19 @@ def test_rows_longer_than_a_block(device, pattern, monkeypatch):
     check_against_reference(x, None, scale, None, casting_mode="none")
 
 
+@contextlib.contextmanager
+def _tile(monkeypatch, heuristic, tile):
+    """heuristics.<heuristic> (forward_tile or backward_tile) returning tile inside the block, with launch plans
+    made afresh on entry and again after the heuristic is restored."""
+    monkeypatch.setattr(heuristics, heuristic, lambda *args, **kwargs: tile)
+    launch.clear_plans()
+    try:
+        yield
+    finally:
+        monkeypatch.undo()
+        launch.clear_plans()
+
+
 @pytest.mark.parametrize("block_r", [1, 2])
 @pytest.mark.parametrize("num_chunks", [1, 4])
 @pytest.mark.parametrize("load_ahead", [0, 1, 4])
@@ -101,16 +115,11 @@ def test_forward_tiles(device, load_ahead, num_chunks, block_r, monkeypatch):
     first store; the heuristic picks one per D, bench/tune.py times them), on a row of one chunk and of four
     (53 columns as 4 chunks of 16, the last masked), one row per program and two."""
     tile = heuristics.Tile(block_r, 64 // num_chunks, num_chunks, block_r, load_ahead=load_ahead)
-    monkeypatch.setattr(heuristics, "forward_tile", lambda d, max_block_d=None, elem_bytes=2: tile)
-    launch.clear_plans()
-    try:
+    with _tile(monkeypatch, "forward_tile", tile):
         torch.manual_seed(5)
         x, scale, shift = _views("per_batch_3d", 53, torch.bfloat16, device)
         check_against_reference(x, randn(53, torch.float32, device), scale, shift, casting_mode="llama")
         check_against_reference(x, None, scale, None, casting_mode="none")
-    finally:
-        monkeypatch.undo()
-        launch.clear_plans()
 
 
 @pytest.mark.parametrize("strided", [False, True])
@@ -120,16 +129,11 @@ def test_backward_row_orders(device, strided, block_r, stages, monkeypatch):
     registers or in Triton's pipeline, one row per tile and two: one shared scale row over enough rows that each
     item has several (3 programs under the interpreter, 264 or more on a GPU)."""
     tile = heuristics.Tile(block_r, 64, 1, 1, 2, stages, strided_rows=strided)
-    monkeypatch.setattr(heuristics, "backward_tile", lambda *args, **kwargs: tile)
-    launch.clear_plans()
-    try:
+    with _tile(monkeypatch, "backward_tile", tile):
         torch.manual_seed(6)
         x = randn((2, 700 if device == "cuda" else 20, 53), torch.bfloat16, device)
         scale, shift = (0.5 * randn(53, torch.float32, device) for _ in range(2))
         check_against_reference(x, randn(53, torch.float32, device), scale, shift, casting_mode="llama")
-    finally:
-        monkeypatch.undo()
-        launch.clear_plans()
 
 
 @pytest.mark.parametrize("d", [1, 2, 3, 17, 64, 127])
