@@ -133,7 +133,17 @@ def _gradients(ctx, dy, backward_grads):
 
 
 def _backward(ctx, dy):
-    return _gradients(ctx, dy, torch.ops.modnorm.modulated_rms_norm_backward)
+    return _gradients(ctx, dy, _backward_op_or_body)
+
+
+def _backward_op_or_body(dy, x, weight, scale, *scalars):
+    """The backward op; in plain eager mode with no graph to build (no create_graph), its body: the backward
+    op's dispatch is most of the host time the op adds to an eager training step (bench/NOTES.md v14).
+    Whatever must see the backward (torch.compile's traces, dispatch modes, functorch, the profiler, tensor
+    subclasses) still gets the op, and create_graph=True still reaches it, so a second derivative raises."""
+    if not torch.is_grad_enabled() and is_plain_eager(dy, x, weight, scale):
+        return _backward_body(dy, x, weight, scale, *scalars, eager=True)
+    return torch.ops.modnorm.modulated_rms_norm_backward(dy, x, weight, scale, *scalars)
 
 
 torch.library.register_autograd("modnorm::modulated_rms_norm", _backward, setup_context=_setup_context)

@@ -2,6 +2,8 @@
 (ops.is_plain_eager) the public functions run the op's bodies and autograd formula without the dispatcher.
 It must give exactly the op's results and gradients, and must not be taken where something needs to see the
 op (torch.compile, dispatch modes, functorch, subclasses, the profiler)."""
+import contextlib
+
 import pytest
 import torch
 from torch._subclasses.fake_tensor import FakeTensorMode
@@ -14,11 +16,19 @@ from modnorm_op import ops
 OP = torch.ops.modnorm.modulated_rms_norm
 
 
+@contextlib.contextmanager
+def _fast_path_set(enabled):
+    previous = modnorm_op.set_eager_fast_path(enabled)
+    try:
+        yield
+    finally:
+        modnorm_op.set_eager_fast_path(previous)
+
+
 @pytest.fixture
 def fast_path():
-    previous = modnorm_op.set_eager_fast_path(True)
-    yield
-    modnorm_op.set_eager_fast_path(previous)
+    with _fast_path_set(True):
+        yield
 
 
 def _inputs(pattern, dtype, device, has_weight, has_shift, d=96):
@@ -69,20 +79,21 @@ def _public_calls(device):
 
 
 def test_public_call_goes_through_the_op_by_default(device, monkeypatch):
-    """SPEC: the op is what the Python functions call."""
+    """SPEC: the op is what the Python functions call. Its registered backward formula runs the backward op's
+    body itself in plain eager mode (ops._backward_op_or_body)."""
     seen = _record_bodies(monkeypatch)
     _public_calls(device)
-    assert seen == [("_forward_body", False), ("_backward_body", False), ("_forward_body", False),
-                    ("_forward_body", False), ("_backward_body", False)]
+    assert seen == [("_forward_body", False), ("_backward_body", True), ("_forward_body", False),
+                    ("_forward_body", False), ("_backward_body", True)]
 
 
 def test_fast_path_skips_the_op_in_plain_eager(fast_path, device, monkeypatch):
     """Enabled: the public call runs the bodies with eager=True (launches without wrap_triton), forward and
-    backward; torch.ops.modnorm still runs them through the op (eager=False)."""
+    backward; torch.ops.modnorm's forward still runs through the op (eager=False)."""
     seen = _record_bodies(monkeypatch)
     _public_calls(device)
     assert seen == [("_forward_body", True), ("_backward_body", True), ("_forward_body", True),
-                    ("_forward_body", False), ("_backward_body", False)]
+                    ("_forward_body", False), ("_backward_body", True)]
 
 
 def test_set_eager_fast_path_takes_a_bool():
@@ -119,14 +130,31 @@ def test_not_plain_eager_where_the_op_must_be_seen():
     assert not ops.is_plain_eager(x.as_subclass(Subclass), None, x, None)
 
 
-def test_dispatch_modes_see_the_op(fast_path):
+@pytest.mark.parametrize("enabled", [False, True])
+def test_dispatch_modes_see_the_op(enabled):
     """A TorchDispatchMode (as FlopCounterMode, DebugMode, selective checkpointing use) sees the op, forward
-    and backward, not the kernels' launches."""
+    and backward, not the kernels' launches, with or without the fast path."""
     x, weight, scale, shift = (t.requires_grad_(True) for t in _inputs("per_batch", torch.float32, "cpu", True, True))
-    with _Recorder() as recorder:
+    with _fast_path_set(enabled), _Recorder() as recorder:
         modnorm_op.modulated_rms_norm(x, weight, scale, shift).sum().backward()
     assert "modnorm.modulated_rms_norm.default" in recorder.ops
     assert "modnorm.modulated_rms_norm_backward.default" in recorder.ops
+
+
+@pytest.mark.parametrize("pattern", ["per_batch", "per_token"])
+def test_backward_op_and_its_body_agree_bitwise(device, pattern):
+    """The formula's two routes to the gradients, the backward body in plain eager and the backward op under a
+    dispatch mode, give bitwise the same gradients."""
+    torch.manual_seed(4)
+    inputs = _inputs(pattern, torch.bfloat16, device, True, True)
+    dy = randn(inputs[0].shape, torch.bfloat16, device)
+    fn = lambda *t: OP(*t, 1e-6, 0.0, "llama", True)
+    body = _run(fn, inputs, dy)
+    with _Recorder() as recorder:
+        op = _run(fn, inputs, dy)
+    assert "modnorm.modulated_rms_norm_backward.default" in recorder.ops
+    for got, want in zip(body, op, strict=True):
+        assert torch.equal(got, want)
 
 
 @pytest.mark.parametrize("path", ["eager", "op"])
