@@ -11,7 +11,8 @@
 # block: the compiled DiT block against Inductor's fusion of the plain formula (BLOCK_ARGS, default
 #        --shapes dit_xl,flux; e.g. BLOCK_ARGS="--profile dit_xl" for the four short shapes and a profile).
 # ab:    with AB=<dir> holding an older modnorm_op (bench/ab.py says how), its kernels and this checkout's
-#        (heuristic tiles, CUDA-graph replay) at every shape, forward and backward, old, new, old again.
+#        (heuristic tiles, CUDA-graph replay) at every shape, old, new, old again; AB_WHAT (default fwd,bwd)
+#        is bench.tune's --what, e.g. AB_WHAT=bwd,host for the backward kernels and the eager host time.
 # sweep: a bench.tune sweep (SWEEP_ARGS, default the forward tile sweep with each load order) at SHAPES (default
 #        dit_xl,flux), per modulation in MODULATIONS (default per_batch), every tile compiled first in
 #        parallel processes (one per shape). E.g. SWEEP_ARGS="--what bwd --bwd-configs 4:512:2:3,2:512:2:5".
@@ -67,7 +68,8 @@ fi
 if wants ab; then
   for run in old new old_again; do
     pkg=$AB; [ $run = new ] && pkg=.
-    python3 bench/ab.py "$pkg" bench.tune --what fwd,bwd 2>&1 | quiet | tee "$RES/ab_$run.log" | tail -12 || status=1
+    python3 bench/ab.py "$pkg" bench.tune --what "${AB_WHAT:-fwd,bwd}" 2>&1 | quiet | tee "$RES/ab_$run.log" | tail -12 \
+      || status=1
   done
   pack
 fi

@@ -10,6 +10,7 @@ is checked against float64 before it is timed.
 host: host time per eager call on a tiny input (GPU time negligible): the public call through the op and
 with the eager fast path, our launch function, a bare launch of the same Triton kernel, the plain
 PyTorch formula and Liger's fused op; forward and forward+backward; then a cProfile of the public calls.
+Without CUDA, on CPU tensors: the public call both ways and the formula (the op runs reference.py there).
 """
 import argparse
 import cProfile
@@ -188,32 +189,38 @@ def capture_launch(call):
     return lambda: kernel(*seen["args"], **seen["flags"])
 
 
-HOST_ROUNDS = 5  # rounds of every variant in turn: this host's timings drift by up to 2x between runs
+HOST_ROUNDS = 9  # rounds of every variant in turn: this host's timings drift by up to 2x between runs
 FAST = "modnorm_op.modulated_rms_norm, set_eager_fast_path(True)"
 
 
-def host_times(forward_calls=1000, step_calls=300):
+def host_times(device, forward_calls=1000, step_calls=300):
     """Host microseconds per call, GPU time negligible (tiny input): the median of HOST_ROUNDS rounds, each
     timing every variant in turn over many calls, so that a drifting host moves all of them alike."""
     shape = (1, 8, 1152)
-    x, w, s, sh = make_inputs(shape, "per_batch", torch.bfloat16, "cuda")
+    cuda = device == "cuda"
+    sync = torch.cuda.synchronize if cuda else (lambda: None)
+    x, w, s, sh = make_inputs(shape, "per_batch", torch.bfloat16, device)
     dy = torch.randn_like(x)
     xd, wd, sd, shd = (t.detach() for t in (x, w, s, sh))
     args = (1e-6, 0.0, "llama")
     peers = {}
     try:
         from liger_kernel.ops.modulated_rms_norm import LigerModulatedRMSNormFunction
-        peers["Liger fused (autograd.Function)"] = lambda *t: LigerModulatedRMSNormFunction.apply(
-            *t, 1e-6, 0.0, "llama", False)
+        if cuda:  # Liger's kernels need a GPU
+            peers["Liger fused (autograd.Function)"] = lambda *t: LigerModulatedRMSNormFunction.apply(
+                *t, 1e-6, 0.0, "llama", False)
     except ImportError:
         pass
     public = lambda: modnorm_op.modulated_rms_norm(xd, wd, sd, shd)
-    forward = {
-        "modnorm_op.modulated_rms_norm (through the op)": public,
-        FAST: public,
+    launches = {
         "launch.forward: our Python and the launch": lambda: launch.forward(xd, wd, sd, shd, *args, (1, 1), True),
         "bare Triton launch, arguments precomputed": capture_launch(
             lambda: launch.forward(xd, wd, sd, shd, *args, (1, 1), True)),
+    } if cuda else {}
+    forward = {
+        "modnorm_op.modulated_rms_norm (through the op)": public,
+        FAST: public,
+        **launches,
         "plain PyTorch formula (eager)": lambda: eager_formula(xd, wd, sd, shd, 1e-6),
         **{name: (lambda f=f: f(xd, wd, sd, shd)) for name, f in peers.items()},
     }
@@ -228,11 +235,11 @@ def host_times(forward_calls=1000, step_calls=300):
 
     def per_call(fn, n, fast_path):
         with eager_fast_path(fast_path):
-            torch.cuda.synchronize()
+            sync()
             start = time.perf_counter()
             for _ in range(n):
                 fn()
-            torch.cuda.synchronize()
+            sync()
             return (time.perf_counter() - start) / n * 1e6
 
     for label, variants, n, grad in (("forward", forward, forward_calls, False), ("fwd+bwd", fwd_bwd, step_calls, True)):
@@ -276,6 +283,10 @@ def main(argv=None):
     args = p.parse_args(argv)
     REP_MS, COMPILE_ONLY = args.rep, args.compile_only
     what = args.what.split(",")
+    if what == ["host"] and not torch.cuda.is_available():
+        print(f"CPU, torch {torch.__version__}", flush=True)
+        host_times("cpu")
+        return
     bandwidth = copy_bandwidth("cuda")
     print(f"{torch.cuda.get_device_name()}, torch {torch.__version__}, triton {triton.__version__}, "
           f"copy bandwidth {bandwidth / 1e9:.0f} GB/s", flush=True)
@@ -295,7 +306,7 @@ def main(argv=None):
         heuristics.forward_tile, heuristics.backward_tile, heuristics.REDUCE_TILE = originals
         launch.clear_plans()
     if "host" in what:
-        host_times()
+        host_times("cuda")
     for kernel, name, best, floor in summary:
         if best is not None:  # None: --compile-only, or no configuration fit
             t, label = best
