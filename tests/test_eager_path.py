@@ -141,6 +141,24 @@ def test_dispatch_modes_see_the_op(enabled):
     assert "modnorm.modulated_rms_norm_backward.default" in recorder.ops
 
 
+def test_compiled_autograd_sees_the_backward_op(monkeypatch):
+    """Compiled autograd traces the backward graph: the formula must take the backward op there (the body
+    then runs inside the op, eager=False), and the gradients must be bitwise the eager ones."""
+    torch.manual_seed(6)
+    inputs = _inputs("per_batch", torch.float32, "cpu", True, True, d=16)
+    dy = randn(inputs[0].shape, torch.float32, "cpu")
+    fn = lambda *t: modnorm_op.modulated_rms_norm(*t)
+    want = _run(fn, inputs, dy)
+    seen = _record_bodies(monkeypatch)
+    torch._dynamo.reset()
+    monkeypatch.setattr(torch._dynamo.config, "compiled_autograd", True)
+    got = torch.compile(_run)(fn, inputs, dy)
+    torch._dynamo.reset()
+    assert ("_backward_body", False) in seen and ("_backward_body", True) not in seen
+    for g, w in zip(got, want, strict=True):
+        assert torch.equal(g, w)  # the same op and bodies on CPU, compiled or not
+
+
 @pytest.mark.parametrize("pattern", ["per_batch", "per_token"])
 def test_backward_op_and_its_body_agree_bitwise(device, pattern):
     """The formula's two routes to the gradients, the backward body in plain eager and the backward op under a
