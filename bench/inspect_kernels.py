@@ -58,12 +58,12 @@ def _loops(instructions):
 
 
 class CompileInsteadOfLaunch:
-    """Stands in for torch.library.wrap_triton in launch.py: kernel[grid](*args, **flags) compiles and reports."""
+    """Stands in for launch._launcher: kernel[grid](*args, **flags) compiles and reports."""
 
     def __init__(self, report):
         self.report = report
 
-    def __call__(self, kernel):
+    def __call__(self, kernel, x):
         return _Kernel(kernel, self.report)
 
 
@@ -117,7 +117,7 @@ def cuda_plans(tile=None, fwd_tile=None, dump=None):
     compiled and described instead of run; tile (programs/SM, chunk, warps, stages) replaces the backward's,
     fwd_tile (rows, chunk, warps, load ahead) the forward's. Everything patched is restored on exit."""
     saved = (heuristics.target_programs, heuristics.smem_per_program, heuristics.backward_tile,
-             heuristics.forward_tile, launch.wrap_triton, launch._cached)
+             heuristics.forward_tile, launch._launcher, launch._cached)
     heuristics.target_programs = lambda device, per_sm: SM_COUNT * per_sm
     heuristics.smem_per_program = lambda device: heuristics.HOPPER_SMEM_PER_PROGRAM
     if tile:
@@ -128,7 +128,7 @@ def cuda_plans(tile=None, fwd_tile=None, dump=None):
         rows, fwd_chunk, fwd_warps, ahead = fwd_tile  # names of their own: the lambdas bind late
         heuristics.forward_tile = lambda n_cols, max_block_d=None, elem_bytes=2: heuristics.Tile(
             rows, fwd_chunk, triton.cdiv(n_cols, fwd_chunk), fwd_warps, load_ahead=ahead)
-    launch.wrap_triton = CompileInsteadOfLaunch(lambda *a: describe(*a, dump=dump))
+    launch._launcher = CompileInsteadOfLaunch(lambda *a: describe(*a, dump=dump))
     # the backward plan is keyed by the device: plan for CUDA, uncached, so no CPU plan is replaced
     launch._cached = lambda fn, *key: fn.__wrapped__(
         *(torch.device("cuda") if isinstance(k, torch.device) else k for k in key))
@@ -136,7 +136,7 @@ def cuda_plans(tile=None, fwd_tile=None, dump=None):
         yield
     finally:
         (heuristics.target_programs, heuristics.smem_per_program, heuristics.backward_tile,
-         heuristics.forward_tile, launch.wrap_triton, launch._cached) = saved
+         heuristics.forward_tile, launch._launcher, launch._cached) = saved
 
 
 def main(argv=None):

@@ -180,7 +180,7 @@ def capture_launch(call):
             return lambda *args, **flags: seen.update(grid=grid, args=args, flags=flags)
 
     launcher = launch._launcher
-    launch._launcher = lambda kernel, eager: Recorder()
+    launch._launcher = lambda kernel, x: Recorder()
     try:
         call()
     finally:
@@ -213,9 +213,9 @@ def host_times(device, forward_calls=1000, step_calls=300):
         pass
     public = lambda: modnorm_op.modulated_rms_norm(xd, wd, sd, shd)
     launches = {
-        "launch.forward: our Python and the launch": lambda: launch.forward(xd, wd, sd, shd, *args, (1, 1), True),
+        "launch.forward: our Python and the launch": lambda: launch.forward(xd, wd, sd, shd, *args, (1, 1)),
         "bare Triton launch, arguments precomputed": capture_launch(
-            lambda: launch.forward(xd, wd, sd, shd, *args, (1, 1), True)),
+            lambda: launch.forward(xd, wd, sd, shd, *args, (1, 1))),
     } if cuda else {}
     forward = {
         "modnorm_op.modulated_rms_norm (through the op)": public,

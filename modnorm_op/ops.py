@@ -10,7 +10,6 @@ torch._functorch.config.decompose_custom_triton_ops = False keeps it one call on
 CUDA tensors run the Triton kernels; CPU tensors run reference.py, or the Triton kernels when
 TRITON_INTERPRET=1 (how CI tests kernel code).
 """
-import functools
 import os
 from typing import List, Optional
 
@@ -54,14 +53,10 @@ def _forward(
     casting_mode: str,
     in_place: bool,
 ) -> torch.Tensor:
-    return _forward_body(x, weight, scale, shift, eps, offset, casting_mode, eager=False)
-
-
-def _forward_body(x, weight, scale, shift, eps, offset, casting_mode, eager):
-    """eager: called outside the op (eager_modulated_rms_norm), so kernels launch without wrap_triton."""
+    """The forward op's body; the eager fast path calls it too."""
     aligned = check_inputs(x, weight, scale, shift, eps, offset, casting_mode)
     if _uses_kernels(x):
-        return launch.forward(x, weight, scale, shift, eps, offset, casting_mode, aligned, eager)
+        return launch.forward(x, weight, scale, shift, eps, offset, casting_mode, aligned)
     return reference.modulated_rms_norm_forward(x, weight, scale, shift, eps, offset, casting_mode, aligned)
 
 
@@ -76,14 +71,11 @@ def _backward_grads(
     casting_mode: str,
     needs: List[bool],
 ) -> List[torch.Tensor]:
-    """The gradients (dx, dweight, dscale, dshift) for which `needs` is True, in that order."""
-    return _backward_body(dy, x, weight, scale, shift_dtype, eps, offset, casting_mode, needs, eager=False)
-
-
-def _backward_body(dy, x, weight, scale, shift_dtype, eps, offset, casting_mode, needs, eager):
+    """The backward op's body: the gradients (dx, dweight, dscale, dshift) for which `needs` is True, in
+    that order. The autograd formula calls it directly in plain eager mode (_backward_op_or_body)."""
     aligned = aligned_modulation_shape(x.shape, scale.shape)
     if _uses_kernels(x):
-        grads = launch.backward(dy, x, weight, scale, shift_dtype, eps, offset, casting_mode, aligned, needs, eager)
+        grads = launch.backward(dy, x, weight, scale, shift_dtype, eps, offset, casting_mode, aligned, needs)
     else:
         grads = reference.modulated_rms_norm_backward(dy, x, weight, scale, shift_dtype, eps, offset, casting_mode,
                                                       aligned, needs)
@@ -142,7 +134,7 @@ def _backward_op_or_body(dy, x, weight, scale, *scalars):
     Whatever must see the backward (torch.compile's traces, dispatch modes, functorch, the profiler, tensor
     subclasses) still gets the op, and create_graph=True still reaches it, so a second derivative raises."""
     if not torch.is_grad_enabled() and is_plain_eager(dy, x, weight, scale):
-        return _backward_body(dy, x, weight, scale, *scalars, eager=True)
+        return _backward_grads(dy, x, weight, scale, *scalars)
     return torch.ops.modnorm.modulated_rms_norm_backward(dy, x, weight, scale, *scalars)
 
 
@@ -155,7 +147,6 @@ torch.library.register_autograd("modnorm::modulated_rms_norm", _backward, setup_
 # dispatch mode, functorch transform, profiler or tensor subclass), the public functions run the same bodies
 # and the same autograd formula without it. Off by default: SPEC.md makes the op what the Python functions
 # call, and an override registered for the op (a kernel, an autocast rule) would be skipped in plain eager.
-_PLAIN_TENSORS = (torch.Tensor, torch.nn.Parameter)
 _eager_fast_path = False
 
 
@@ -177,7 +168,7 @@ def is_plain_eager(*tensors):
             and torch._C._len_torch_dispatch_stack() == 0
             and torch._C._functorch.peek_interpreter_stack() is None
             and not torch.autograd.profiler._is_profiler_enabled
-            and all(t is None or type(t) in _PLAIN_TENSORS for t in tensors))
+            and all(t is None or type(t) in launch.PLAIN_TENSORS for t in tensors))
 
 
 def use_eager_fast_path(*tensors):
@@ -188,17 +179,18 @@ def use_eager_fast_path(*tensors):
 class _EagerFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, weight, scale, shift, eps, offset, casting_mode, in_place):
-        _setup_context(ctx, (x, weight, scale, shift, eps, offset, casting_mode, in_place), None)
-        return _forward_body(x, weight, scale, shift, eps, offset, casting_mode, eager=True)
+        inputs = (x, weight, scale, shift, eps, offset, casting_mode, in_place)
+        _setup_context(ctx, inputs, None)
+        return _forward(*inputs)
 
     @staticmethod
     @once_differentiable  # as the op: its backward has no autograd formula of its own
     def backward(ctx, dy):
-        return _gradients(ctx, dy, functools.partial(_backward_body, eager=True))
+        return _gradients(ctx, dy, _backward_grads)
 
 
 def eager_modulated_rms_norm(x, weight, scale, shift, eps, offset, casting_mode, in_place):
     """torch.ops.modnorm.modulated_rms_norm's result and gradients, without the dispatcher (is_plain_eager)."""
     if torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in (x, weight, scale, shift)):
         return _EagerFunction.apply(x, weight, scale, shift, eps, offset, casting_mode, in_place)
-    return _forward_body(x, weight, scale, shift, eps, offset, casting_mode, eager=True)
+    return _forward(x, weight, scale, shift, eps, offset, casting_mode, in_place)

@@ -62,38 +62,42 @@ def test_eager_path_equals_the_op_bitwise(fast_path, device, pattern, has_weight
 
 
 def _record_bodies(monkeypatch):
-    """The (body, eager flag) of each call of ops' forward and backward bodies."""
+    """The op bodies called directly, not through an op: "forward" (ops._forward) and "backward"
+    (ops._backward_grads). The registered ops hold their own references to the bodies, so their calls from
+    inside an op are not recorded."""
     seen = []
-    for name in ("_forward_body", "_backward_body"):
+    for name, kind in (("_forward", "forward"), ("_backward_grads", "backward")):
         body = getattr(ops, name)
-        monkeypatch.setattr(ops, name, lambda *a, body=body, name=name, **k: seen.append((name, k["eager"])) or body(*a, **k))
+        monkeypatch.setattr(ops, name, lambda *a, body=body, kind=kind: seen.append(kind) or body(*a))
     return seen
 
 
 def _public_calls(device):
+    """A public call with gradients, one without, a direct call of the op; the first's autograd node."""
     x, weight, scale, shift = (t.requires_grad_(True) for t in _inputs("per_batch", torch.float32, device, True, True))
-    modnorm_op.modulated_rms_norm(x, weight, scale, shift).sum().backward()
+    y = modnorm_op.modulated_rms_norm(x, weight, scale, shift)
+    y.sum().backward()
     with torch.no_grad():
         modnorm_op.modulated_rms_norm(x, weight, scale, shift)
     OP(x, weight, scale, shift, 1e-6, 0.0, "llama", True).sum().backward()
+    return type(y.grad_fn).__name__
 
 
 def test_public_call_goes_through_the_op_by_default(device, monkeypatch):
     """SPEC: the op is what the Python functions call. Its registered backward formula runs the backward op's
-    body itself in plain eager mode (ops._backward_op_or_body)."""
+    body itself in plain eager mode (ops._backward_op_or_body), also for a direct call of the op."""
     seen = _record_bodies(monkeypatch)
-    _public_calls(device)
-    assert seen == [("_forward_body", False), ("_backward_body", True), ("_forward_body", False),
-                    ("_forward_body", False), ("_backward_body", True)]
+    node = _public_calls(device)
+    assert node == "GeneratedBackwardFor_modnorm_modulated_rms_norm_defaultBackward"  # custom_op's autograd
+    assert seen == ["backward", "backward"]  # both forwards through the op, both backwards direct
 
 
 def test_fast_path_skips_the_op_in_plain_eager(fast_path, device, monkeypatch):
-    """Enabled: the public call runs the bodies with eager=True (launches without wrap_triton), forward and
-    backward; torch.ops.modnorm's forward still runs through the op (eager=False)."""
+    """Enabled: the public call runs the bodies itself, forward and backward."""
     seen = _record_bodies(monkeypatch)
-    _public_calls(device)
-    assert seen == [("_forward_body", True), ("_backward_body", True), ("_forward_body", True),
-                    ("_forward_body", False), ("_backward_body", True)]
+    node = _public_calls(device)
+    assert node == "_EagerFunctionBackward"
+    assert seen == ["forward", "backward", "forward", "backward"]
 
 
 def test_set_eager_fast_path_takes_a_bool():
@@ -142,8 +146,8 @@ def test_dispatch_modes_see_the_op(enabled):
 
 
 def test_compiled_autograd_sees_the_backward_op(monkeypatch):
-    """Compiled autograd traces the backward graph: the formula must take the backward op there (the body
-    then runs inside the op, eager=False), and the gradients must be bitwise the eager ones."""
+    """Compiled autograd traces the backward graph: the formula must take the backward op there, and the
+    gradients must be bitwise the eager ones."""
     torch.manual_seed(6)
     inputs = _inputs("per_batch", torch.float32, "cpu", True, True, d=16)
     dy = randn(inputs[0].shape, torch.float32, "cpu")
@@ -154,7 +158,7 @@ def test_compiled_autograd_sees_the_backward_op(monkeypatch):
     monkeypatch.setattr(torch._dynamo.config, "compiled_autograd", True)
     got = torch.compile(_run)(fn, inputs, dy)
     torch._dynamo.reset()
-    assert ("_backward_body", False) in seen and ("_backward_body", True) not in seen
+    assert "backward" not in seen  # the gradients below were computed, so by the backward op
     for g, w in zip(got, want, strict=True):
         assert torch.equal(g, w)  # the same op and bodies on CPU, compiled or not
 

@@ -71,7 +71,7 @@ def test_inspect_kernels_compiles_what_a_call_launches_and_restores_the_launcher
     from modnorm_op.kernels import launch
 
     patched = lambda: (heuristics.target_programs, heuristics.smem_per_program, heuristics.backward_tile,
-                       heuristics.forward_tile, launch.wrap_triton, launch._cached)
+                       heuristics.forward_tile, launch._launcher, launch._cached)
     before = patched()
     assert inspect_kernels.main(["2", "8", "64", "--tile", "2:64:1:1", "--fwd-tile", "1:32:2:1"]) == 0
     out = capsys.readouterr().out

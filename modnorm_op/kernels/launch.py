@@ -34,10 +34,14 @@ def clear_plans():
 
 
 def _cached(plan_fn, *key):
-    """plan_fn(*key) from its cache; computed afresh when a size or stride is symbolic (SymInts are not
-    hashable, and each traced call is made once)."""
-    symbolic = any(isinstance(v, torch.SymInt) for k in key for v in (k if isinstance(k, tuple) else (k,)))
-    return plan_fn.__wrapped__(*key) if symbolic else plan_fn(*key)
+    """plan_fn(*key) from its cache; computed afresh when a size or stride is symbolic: hashing a SymInt
+    raises TypeError, and each traced call is made once. (Hashing the key is the cheap test: scanning it for
+    SymInts cost more host time than the cached lookup itself.)"""
+    try:
+        hash(key)
+    except TypeError:
+        return plan_fn.__wrapped__(*key)
+    return plan_fn(*key)
 
 
 class _PlanOrder:
@@ -96,13 +100,19 @@ def _forward_plan(shape, x_strides, scale_shape, scale_strides, shift_strides, w
     return (triton.cdiv(plan.num_rows, tile.block_r),), scalars, flags
 
 
-def _launcher(kernel, eager):
-    """kernel itself for an eager call made outside the op (ops.py's eager path), otherwise through
-    wrap_triton: the op's body, whose launches torch.compile traces into its graph."""
-    return kernel if eager else wrap_triton(kernel)
+# Tensors that hold real data: x of one of these types is not being traced.
+PLAIN_TENSORS = (torch.Tensor, torch.nn.Parameter)
 
 
-def forward(x, weight, scale, shift, eps, offset, mode, aligned_shape, eager=False):
+def _launcher(kernel, x):
+    """kernel itself for real tensors; through wrap_triton where the op's body is being traced (AOTAutograd
+    runs it on functional tensors, ops.py), so that each launch becomes a graph node Inductor emits. Inside
+    the op's own kernel triton_op turns wrap_triton off, so a direct launch there is what it would do, less
+    its wrapper's host time."""
+    return kernel if type(x) in PLAIN_TENSORS else wrap_triton(kernel)
+
+
+def forward(x, weight, scale, shift, eps, offset, mode, aligned_shape):
     y = torch.empty(x.shape, dtype=x.dtype, device=x.device)
     if y.numel() == 0:
         return y
@@ -113,10 +123,10 @@ def forward(x, weight, scale, shift, eps, offset, mode, aligned_shape, eager=Fal
     if launch is None:
         order = _PlanOrder(x, aligned_shape)
         y = forward(order.tensor(x), weight, order.modulation(scale, x.dim()), order.modulation(shift, x.dim()),
-                    eps, offset, mode, order.aligned, eager)
+                    eps, offset, mode, order.aligned)
         return order.back(y)
     grid, scalars, flags = launch
-    _launcher(modnorm_forward_kernel, eager)[grid](x, y, weight, scale, shift, *scalars, eps, offset, **flags)
+    _launcher(modnorm_forward_kernel, x)[grid](x, y, weight, scale, shift, *scalars, eps, offset, **flags)
     return y
 
 
@@ -184,7 +194,7 @@ def _backward_plan(shape, x_strides, dy_strides, scale_shape, scale_strides, w_s
     )
 
 
-def backward(dy, x, weight, scale, shift_dtype, eps, offset, mode, aligned_shape, needs, eager=False):
+def backward(dy, x, weight, scale, shift_dtype, eps, offset, mode, aligned_shape, needs):
     """(dx, dweight, dscale, dshift), each None where `needs` says it is not wanted."""
     need_dx, need_dw, need_ds, need_dsh = needs
     n_cols, device = x.shape[-1], x.device
@@ -200,7 +210,7 @@ def backward(dy, x, weight, scale, shift_dtype, eps, offset, mode, aligned_shape
     if plan is None:
         order = _PlanOrder(x, aligned_shape)
         grads = backward(order.tensor(dy), order.tensor(x), weight, order.modulation(scale, x.dim()), shift_dtype,
-                         eps, offset, mode, order.aligned, needs, eager)
+                         eps, offset, mode, order.aligned, needs)
         dx, dw, ds, dsh = grads
         to_scale = lambda g: order.back(g).reshape(scale.shape) if g is not None else None
         return (order.back(dx) if dx is not None else None), dw, to_scale(ds), to_scale(dsh)
@@ -215,12 +225,12 @@ def backward(dy, x, weight, scale, shift_dtype, eps, offset, mode, aligned_shape
     ds_part = partial(plan.mod_rows, need_ds and not plan.direct)
     dsh_part = partial(plan.mod_rows, need_dsh and not plan.direct)
     kernel = modnorm_backward_chunked_kernel if plan.chunked else modnorm_backward_kernel
-    _launcher(kernel, eager)[plan.grid](x, dy, dx, weight, scale, dw_part,
-                                        ds if plan.direct else ds_part, dsh if plan.direct else dsh_part,
-                                        *plan.scalars, eps, offset, **plan.flags)
+    _launcher(kernel, x)[plan.grid](x, dy, dx, weight, scale, dw_part,
+                                    ds if plan.direct else ds_part, dsh if plan.direct else dsh_part,
+                                    *plan.scalars, eps, offset, **plan.flags)
     if plan.reduce_grid[0]:
         tile = heuristics.REDUCE_TILE
-        _launcher(sum_partials_kernel, eager)[plan.reduce_grid](
+        _launcher(sum_partials_kernel, x)[plan.reduce_grid](
             dw_part, ds_part, dsh_part, dw, ds, dsh, plan.dw_rows, plan.splits, plan.n_mod, n_cols,
             NEED_DW=need_dw, NEED_DS=need_ds and not plan.direct, NEED_DSH=need_dsh and not plan.direct,
             BLOCK_P=tile.block_p, BLOCK_D=tile.block_d, num_warps=tile.num_warps)
