@@ -5,6 +5,8 @@ sizes, and the guards the trace leaves hold across ordinary sizes (a guard pinni
 per shape; the one expected guard is on the direct dscale/dshift path). Runs on CPU: the launches are
 recorded under FakeTensorMode, not run; the device split is an H100's (132 SMs).
 """
+import functools
+
 import pytest
 import torch
 from torch._dynamo.source import ConstantSource
@@ -92,3 +94,32 @@ def test_symbolic_plans_match_concrete_and_guards_hold(recorded, layout, d):
             assert tuple(_value(g, subs) for g in grid) == c_grid, (name, b, t)
             ints = lambda a: [v for v in a if isinstance(v, (int, torch.SymInt)) and not isinstance(v, bool)]
             assert [_value(v, subs) for v in ints(args)] == ints(c_args), (name, b, t)
+
+
+def test_launches_are_direct_for_real_tensors_and_traced_otherwise():
+    """Real tensors launch the kernel itself (no wrap_triton wrapper: host time); a traced body's tensors
+    (fake or functional) go through wrap_triton, so the launch becomes a graph node."""
+    from torch._higher_order_ops.triton_kernel_wrap import TraceableTritonKernelWrapper
+
+    kernel = launch.modnorm_forward_kernel
+    assert launch._launcher(kernel, torch.empty(2, 8)) is kernel
+    assert launch._launcher(kernel, torch.nn.Parameter(torch.empty(2, 8))) is kernel
+    with FakeTensorMode() as mode:
+        assert isinstance(launch._launcher(kernel, mode.from_tensor(torch.empty(2, 8))), TraceableTritonKernelWrapper)
+
+
+def test_plan_cache_takes_concrete_keys_and_skips_symbolic_ones():
+    """_cached: a concrete key is looked up in the plan's cache; a key holding a SymInt (unhashable) is
+    planned afresh, not cached."""
+    calls = []
+
+    @functools.lru_cache(maxsize=None)
+    def plan(n):
+        calls.append(n)
+        return n
+
+    assert launch._cached(plan, 3) == 3 and launch._cached(plan, 3) == 3 and calls == [3]
+    shape_env = ShapeEnv()
+    symbol = shape_env.create_unbacked_symint()
+    assert launch._cached(plan, (symbol, 4)) == (symbol, 4)
+    assert plan.cache_info().currsize == 1 and len(calls) == 2
