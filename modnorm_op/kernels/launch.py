@@ -108,7 +108,7 @@ def _launcher(kernel, x):
     """kernel itself for real tensors; through wrap_triton where the op's body is being traced (AOTAutograd
     runs it on functional tensors, ops.py), so that each launch becomes a graph node Inductor emits. Inside
     the op's own kernel triton_op turns wrap_triton off, so a direct launch there is what it would do, less
-    its wrapper's host time."""
+    wrap_triton's own host time."""
     return kernel if type(x) in PLAIN_TENSORS else wrap_triton(kernel)
 
 
