@@ -1,7 +1,8 @@
 """The eager fast path (modnorm_op.set_eager_fast_path, off by default): in plain eager mode
 (ops.is_plain_eager) the public functions run the op's bodies and autograd formula without the dispatcher.
 It must give exactly the op's results and gradients, and must not be taken where something needs to see the
-op (torch.compile, dispatch modes, functorch, subclasses, the profiler)."""
+op (torch.compile, dispatch modes, functorch, subclasses, the profiler). The op's own autograd formula takes
+the same shortcut for the backward op alone, by default (ops._backward_op_or_body): tested here too."""
 import contextlib
 
 import pytest
@@ -88,8 +89,8 @@ def test_public_call_goes_through_the_op_by_default(device, monkeypatch):
     body itself in plain eager mode (ops._backward_op_or_body), also for a direct call of the op."""
     seen = _record_bodies(monkeypatch)
     node = _public_calls(device)
-    assert node == "GeneratedBackwardFor_modnorm_modulated_rms_norm_defaultBackward"  # custom_op's autograd
-    assert seen == ["backward", "backward"]  # both forwards through the op, both backwards direct
+    assert node.startswith("GeneratedBackwardFor_modnorm_modulated_rms_norm")  # custom_op's autograd node
+    assert seen == ["backward", "backward"]  # all three forwards through the op, both backwards direct
 
 
 def test_fast_path_skips_the_op_in_plain_eager(fast_path, device, monkeypatch):
