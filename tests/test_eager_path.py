@@ -156,8 +156,8 @@ def test_compiled_autograd_sees_the_backward_op(monkeypatch):
     want = _run(fn, inputs, dy)
     seen = _record_bodies(monkeypatch)
     torch._dynamo.reset()
-    monkeypatch.setattr(torch._dynamo.config, "compiled_autograd", True)
-    got = torch.compile(_run)(fn, inputs, dy)
+    with torch._dynamo.config.patch(compiled_autograd=True):  # not monkeypatch: its undo deletes the option
+        got = torch.compile(_run)(fn, inputs, dy)
     torch._dynamo.reset()
     assert "backward" not in seen  # the gradients below were computed, so by the backward op
     for g, w in zip(got, want, strict=True):
