@@ -2,7 +2,7 @@
 # The one command for a lent GPU: environment, the GPU test suite, then the benchmark; results under $OUT.
 #   bash bench/gpu_session.sh [MODE...]   MODE: tests bench more host block ab sweep all (default all = tests + bench)
 #   Each mode fits one 10-minute call. Logs and results are written under $RES and packed into
-#   $OUT/results.tar.gz: one file, since the device tool brings back at most 8.
+#   $OUT/results.tar.gz (or $OUT/$PACK_NAME.tar.gz): one file, since the device tool brings back at most 8.
 # tests: the CUDA tests (pytest -n 8, the >2^31-element ones excluded: run them alone, they take minutes).
 # bench: per-batch bf16 at every shape with all peers, the same-size copy, the per-kernel profile.
 # more:  per-token and global modulation (Flux, Mochi), float16 and float32 (Flux, Mochi, Wan-14B).
@@ -11,8 +11,10 @@
 # block: the compiled DiT block against Inductor's fusion of the plain formula (BLOCK_ARGS, default
 #        --shapes dit_xl,flux; e.g. BLOCK_ARGS="--profile dit_xl" for the four short shapes and a profile).
 # ab:    with AB=<dir> holding an older modnorm_op (bench/ab.py says how), its kernels and this checkout's
-#        (heuristic tiles, CUDA-graph replay) at every shape, old, new, old again; AB_WHAT (default fwd,bwd)
-#        is bench.tune's --what, e.g. AB_WHAT=bwd,host for the backward kernels and the eager host time.
+#        (or AB_NEW=<dir>'s) at every shape (heuristic tiles, CUDA-graph replay), old, new, old again;
+#        AB_WHAT (default fwd,bwd) is bench.tune's --what, e.g. AB_WHAT=bwd,host for the backward kernels
+#        and the eager host time. Two A/Bs in one call: run the script twice with PACK_NAME=<tag> on one, so
+#        each packs its own $OUT/<tag>.tar.gz.
 # sweep: a bench.tune sweep (SWEEP_ARGS, default the forward tile sweep with each load order) at SHAPES (default
 #        dit_xl,flux), per modulation in MODULATIONS (default per_batch), every tile compiled first in
 #        parallel processes (one per shape). E.g. SWEEP_ARGS="--what bwd --bwd-configs 4:512:2:3,2:512:2:5".
@@ -35,7 +37,7 @@ nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem,memory.total --f
 status=0
 quiet() { grep -v Warn; }
 # packed after every mode, so a call stopped at its time limit still brings back what finished
-pack() { mkdir -p "$OUT" && tar czf "$OUT/results.tar.gz" -C "$RES" .; }
+pack() { mkdir -p "$OUT" && tar czf "$OUT/${PACK_NAME:-results}.tar.gz" -C "$RES" .; }
 if wants tests; then
   python3 -m pytest -q -p no:cacheprovider -n 8 -k "cuda and not 2_31" tests ${PYTEST_ARGS:-} > "$RES/pytest_cuda.log" 2>&1 || status=1
   tail -2 "$RES/pytest_cuda.log"
@@ -67,7 +69,7 @@ if wants block; then
 fi
 if wants ab; then
   for run in old new old_again; do
-    pkg=$AB; [ $run = new ] && pkg=.
+    pkg=$AB; [ $run = new ] && pkg=${AB_NEW:-.}
     python3 bench/ab.py "$pkg" bench.tune --what "${AB_WHAT:-fwd,bwd}" 2>&1 | quiet | tee "$RES/ab_$run.log" | tail -12 \
       || status=1
   done
