@@ -112,20 +112,17 @@ def _setup_context(ctx, inputs, output):
     ctx.scalars = (eps, offset, casting_mode)
 
 
-def _gradients(ctx, dy, backward_grads):
-    """The autograd formula, for the op (backward_grads: the backward op) and for the eager path (its body)."""
+def _gradients(ctx, dy):
+    """The autograd formula: the op's registered one, and the eager fast path's."""
     x, weight, scale = ctx.saved_tensors
     need_dx, need_dw, need_ds, need_dsh = ctx.needs_input_grad[:4]
     needs = [need_dx, need_dw and ctx.has_weight, need_ds, need_dsh and ctx.has_shift]
     # in_place: backward could write dx into dy's memory, but dy may be shared with other consumers in the
     # graph and is a graph input under torch.compile / CUDA graphs, and no check here proves it private:
     # dx is always a new buffer.
-    grads = iter(backward_grads(dy, x, weight, scale, ctx.shift_dtype, *ctx.scalars, needs) if any(needs) else ())
+    grads = iter(_backward_op_or_body(dy, x, weight, scale, ctx.shift_dtype, *ctx.scalars, needs)
+                 if any(needs) else ())
     return tuple(next(grads) if need else None for need in needs) + (None,) * 4
-
-
-def _backward(ctx, dy):
-    return _gradients(ctx, dy, _backward_op_or_body)
 
 
 def _backward_op_or_body(dy, x, weight, scale, *scalars):
@@ -138,7 +135,7 @@ def _backward_op_or_body(dy, x, weight, scale, *scalars):
     return torch.ops.modnorm.modulated_rms_norm_backward(dy, x, weight, scale, *scalars)
 
 
-torch.library.register_autograd("modnorm::modulated_rms_norm", _backward, setup_context=_setup_context)
+torch.library.register_autograd("modnorm::modulated_rms_norm", _gradients, setup_context=_setup_context)
 
 
 # The eager fast path, opt-in (set_eager_fast_path). A call through the dispatcher costs more host time than
@@ -186,7 +183,7 @@ class _EagerFunction(torch.autograd.Function):
     @staticmethod
     @once_differentiable  # as the op: its backward has no autograd formula of its own
     def backward(ctx, dy):
-        return _gradients(ctx, dy, _backward_grads)
+        return _gradients(ctx, dy)
 
 
 def eager_modulated_rms_norm(x, weight, scale, shift, eps, offset, casting_mode, in_place):

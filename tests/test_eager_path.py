@@ -146,6 +146,18 @@ def test_dispatch_modes_see_the_op(enabled):
     assert "modnorm.modulated_rms_norm_backward.default" in recorder.ops
 
 
+@pytest.mark.parametrize("enabled", [False, True])
+def test_a_dispatch_mode_around_the_backward_alone_sees_the_backward_op(enabled):
+    """A forward made in plain eager mode (on the fast path when enabled), its backward under a dispatch
+    mode: the one autograd formula both paths share gives the mode the backward op."""
+    x, weight, scale, shift = (t.requires_grad_(True) for t in _inputs("per_batch", torch.float32, "cpu", True, True))
+    with _fast_path_set(enabled):
+        y = modnorm_op.modulated_rms_norm(x, weight, scale, shift)
+        with _Recorder() as recorder:
+            y.sum().backward()
+    assert "modnorm.modulated_rms_norm_backward.default" in recorder.ops
+
+
 def test_compiled_autograd_sees_the_backward_op(monkeypatch):
     """Compiled autograd traces the backward graph: the formula must take the backward op there, and the
     gradients must be bitwise the eager ones."""
