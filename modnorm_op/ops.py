@@ -14,7 +14,6 @@ import os
 from typing import List, Optional
 
 import torch
-from torch.autograd.function import once_differentiable
 from torch._subclasses.functional_tensor import FunctionalTensorMode
 
 from . import reference
@@ -113,7 +112,7 @@ def _setup_context(ctx, inputs, output):
 
 
 def _gradients(ctx, dy):
-    """The autograd formula: the op's registered one, and the eager fast path's."""
+    """The autograd formula, whichever autograd kernel or path recorded the forward."""
     x, weight, scale = ctx.saved_tensors
     need_dx, need_dw, need_ds, need_dsh = ctx.needs_input_grad[:4]
     needs = [need_dx, need_dw and ctx.has_weight, need_ds, need_dsh and ctx.has_shift]
@@ -135,15 +134,56 @@ def _backward_op_or_body(dy, x, weight, scale, *scalars):
     return torch.ops.modnorm.modulated_rms_norm_backward(dy, x, weight, scale, *scalars)
 
 
+def _forward_below_autograd(inputs, keyset):
+    """The forward below the autograd key: redispatched to the op's kernel for `keyset`, or, with no keyset
+    (plain eager mode), its body called directly."""
+    if keyset is None:
+        return _forward(*inputs)
+    with torch._C._AutoDispatchBelowAutograd():
+        return modulated_rms_norm._opoverload.redispatch(keyset & torch._C._after_autograd_keyset, *inputs)
+
+
+class _ModulatedRMSNormFunction(torch.autograd.Function):
+    """The forward's autograd node on CPU and CUDA: inputs are the op's eight arguments, then the keyset."""
+
+    @staticmethod
+    def forward(ctx, *inputs_and_keyset):
+        *inputs, keyset = inputs_and_keyset
+        _setup_context(ctx, inputs, None)
+        return _forward_below_autograd(inputs, keyset)
+
+    @staticmethod
+    def backward(ctx, dy):
+        return _gradients(ctx, dy) + (None,)
+
+
+def _autograd_kernel(keyset, *inputs):
+    """The op's autograd kernel for CPU and CUDA tensors (AutogradCPU, AutogradCUDA: a backend's own autograd
+    kernel takes precedence over register_autograd's, which still serves every other backend). The same
+    setup_context and formula; what differs is the route to the forward: in plain eager mode (is_plain_eager)
+    it calls the body itself instead of redispatching to the op's CPU/CUDA kernel, and skips custom_op's
+    per-call argument rebuilding (fill_defaults): most of the host time the op added to an eager forward
+    (bench/NOTES.md v15). Whatever must see the op still does: the public call is this op call, and
+    compilers, dispatch modes, functorch, the profiler and tensor subclasses get the redispatch. Given up,
+    as for the backward op: a kernel registered over the op's own CPU/CUDA kernel is not reached in plain
+    eager mode."""
+    if keyset is not None and is_plain_eager(*inputs[:4]):
+        keyset = None
+    if torch._C.is_grad_enabled() and torch._C._any_requires_grad(*inputs):
+        return _ModulatedRMSNormFunction.apply(*inputs, keyset)
+    return _forward_below_autograd(inputs, keyset)
+
+
 torch.library.register_autograd("modnorm::modulated_rms_norm", _gradients, setup_context=_setup_context)
+_autograd_library = torch.library.Library("modnorm", "IMPL")
+for _key in ("AutogradCPU", "AutogradCUDA"):
+    _autograd_library.impl("modulated_rms_norm", _autograd_kernel, _key, with_keyset=True)
 
 
-# The eager fast path, opt-in (set_eager_fast_path). A call through the dispatcher costs more host time than
-# the kernels' launches (custom_op's Python autograd and backend wrappers: bench/NOTES.md v12), which matters
-# where a model runs eagerly at small shapes. When enabled and nothing can see the op (no compiler, tracer,
-# dispatch mode, functorch transform, profiler or tensor subclass), the public functions run the same bodies
-# and the same autograd formula without it. Off by default: SPEC.md makes the op what the Python functions
-# call, and an override registered for the op (a kernel, an autocast rule) would be skipped in plain eager.
+# The eager fast path, opt-in (set_eager_fast_path): with it, in plain eager mode the public functions skip
+# the dispatcher too and go straight to the autograd kernel's route. It saves the one dispatch into
+# _autograd_kernel. Off by default: SPEC.md makes the op what the Python functions call, and a rule
+# registered for the op above the autograd key (an autocast rule) would be skipped.
 _eager_fast_path = False
 
 
@@ -173,21 +213,6 @@ def use_eager_fast_path(*tensors):
     return _eager_fast_path and is_plain_eager(*tensors)
 
 
-class _EagerFunction(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, x, weight, scale, shift, eps, offset, casting_mode, in_place):
-        inputs = (x, weight, scale, shift, eps, offset, casting_mode, in_place)
-        _setup_context(ctx, inputs, None)
-        return _forward(*inputs)
-
-    @staticmethod
-    @once_differentiable  # as the op: its backward has no autograd formula of its own
-    def backward(ctx, dy):
-        return _gradients(ctx, dy)
-
-
 def eager_modulated_rms_norm(x, weight, scale, shift, eps, offset, casting_mode, in_place):
     """torch.ops.modnorm.modulated_rms_norm's result and gradients, without the dispatcher (is_plain_eager)."""
-    if torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in (x, weight, scale, shift)):
-        return _EagerFunction.apply(x, weight, scale, shift, eps, offset, casting_mode, in_place)
-    return _forward(x, weight, scale, shift, eps, offset, casting_mode, in_place)
+    return _autograd_kernel(None, x, weight, scale, shift, eps, offset, casting_mode, in_place)

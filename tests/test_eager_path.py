@@ -4,6 +4,7 @@ It must give exactly the op's results and gradients, and must not be taken where
 op (torch.compile, dispatch modes, functorch, subclasses, the profiler). The op's own autograd formula takes
 the same shortcut for the backward op alone, by default (ops._backward_op_or_body): tested here too."""
 import contextlib
+import sys
 
 import pytest
 import torch
@@ -63,13 +64,24 @@ def test_eager_path_equals_the_op_bitwise(fast_path, device, pattern, has_weight
 
 
 def _record_bodies(monkeypatch):
-    """The op bodies called directly, not through an op: "forward" (ops._forward) and "backward"
-    (ops._backward_grads). The registered ops hold their own references to the bodies, so their calls from
-    inside an op are not recorded."""
+    """The op bodies called directly, not through the op's CPU/CUDA kernel: "forward" (ops._forward) with its
+    route, "through the op" (the op's autograd kernel, reached by the dispatcher) or "fast path" (the public
+    function called the autograd kernel's route itself), and "backward" (ops._backward_grads). The registered
+    ops hold their own references to the bodies, so the bodies' calls from inside those kernels are not
+    recorded."""
     seen = []
-    for name, kind in (("_forward", "forward"), ("_backward_grads", "backward")):
-        body = getattr(ops, name)
-        monkeypatch.setattr(ops, name, lambda *a, body=body, kind=kind: seen.append(kind) or body(*a))
+
+    def forward(*args, body=ops._forward):
+        names = set()
+        frame = sys._getframe(1)
+        while frame is not None:
+            names.add(frame.f_code.co_name)
+            frame = frame.f_back
+        seen.append("forward, fast path" if "eager_modulated_rms_norm" in names else "forward, through the op")
+        return body(*args)
+
+    monkeypatch.setattr(ops, "_forward", forward)
+    monkeypatch.setattr(ops, "_backward_grads", lambda *a, body=ops._backward_grads: seen.append("backward") or body(*a))
     return seen
 
 
@@ -85,20 +97,31 @@ def _public_calls(device):
 
 
 def test_public_call_goes_through_the_op_by_default(device, monkeypatch):
-    """SPEC: the op is what the Python functions call. Its registered backward formula runs the backward op's
-    body itself in plain eager mode (ops._backward_op_or_body), also for a direct call of the op."""
+    """SPEC: the op is what the Python functions call. In plain eager mode the op's autograd kernel
+    (ops._autograd_kernel) runs the forward body itself, and its formula the backward body
+    (ops._backward_op_or_body), for public calls and direct calls of the op alike."""
     seen = _record_bodies(monkeypatch)
     node = _public_calls(device)
-    assert node.startswith("GeneratedBackwardFor_modnorm_modulated_rms_norm")  # custom_op's autograd node
-    assert seen == ["backward", "backward"]  # all three forwards through the op, both backwards direct
+    assert node == "_ModulatedRMSNormFunctionBackward"  # the op's autograd kernel for CPU and CUDA
+    assert seen == ["forward, through the op", "backward", "forward, through the op",
+                    "forward, through the op", "backward"]
 
 
 def test_fast_path_skips_the_op_in_plain_eager(fast_path, device, monkeypatch):
-    """Enabled: the public call runs the bodies itself, forward and backward."""
+    """Enabled: the public calls skip the dispatcher; the direct call of the op still goes through it."""
     seen = _record_bodies(monkeypatch)
     node = _public_calls(device)
-    assert node == "_EagerFunctionBackward"
-    assert seen == ["forward", "backward", "forward", "backward"]
+    assert node == "_ModulatedRMSNormFunctionBackward"
+    assert seen == ["forward, fast path", "backward", "forward, fast path", "forward, through the op", "backward"]
+
+
+def test_the_op_has_its_own_autograd_kernel_for_cpu_and_cuda():
+    """register_autograd's kernel serves the other backends (e.g. meta tensors); CPU and CUDA have ours."""
+    for key in ("AutogradCPU", "AutogradCUDA", "Autograd"):
+        assert torch._C._dispatch_has_kernel_for_dispatch_key("modnorm::modulated_rms_norm", key)
+    x = torch.randn(2, 3, 8, device="meta", requires_grad=True)
+    y = OP(x, None, torch.randn(2, 1, 8, device="meta"), None, 1e-6, 0.0, "llama", True)
+    assert type(y.grad_fn).__name__.startswith("GeneratedBackwardFor_modnorm_modulated_rms_norm")
 
 
 def test_set_eager_fast_path_takes_a_bool():
