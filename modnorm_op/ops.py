@@ -7,6 +7,10 @@ and Inductor's generated code makes them itself, without the dispatcher, validat
 op call per step (bench/compile_block.py measures it). On CPU the op stays one call in every graph.
 torch._functorch.config.decompose_custom_triton_ops = False keeps it one call on CUDA too.
 
+Autograd: one formula (_setup_context, _gradients), registered with register_autograd and, for CPU and CUDA
+tensors, behind the op's own autograd kernel (_autograd_kernel), which calls the bodies directly in plain
+eager mode to save host time.
+
 CUDA tensors run the Triton kernels; CPU tensors run reference.py, or the Triton kernels when
 TRITON_INTERPRET=1 (how CI tests kernel code).
 """
