@@ -1,8 +1,9 @@
-"""The eager fast path (modnorm_op.set_eager_fast_path, off by default): in plain eager mode
-(ops.is_plain_eager) the public functions run the op's bodies and autograd formula without the dispatcher.
-It must give exactly the op's results and gradients, and must not be taken where something needs to see the
-op (torch.compile, dispatch modes, functorch, subclasses, the profiler). The op's own autograd formula takes
-the same shortcut for the backward op alone, by default (ops._backward_op_or_body): tested here too."""
+"""The op's plain-eager routes. By default the op's own autograd kernel for CPU and CUDA (ops._autograd_kernel)
+runs the forward body, and its formula the backward body (ops._backward_op_or_body), where nothing can see
+the call (ops.is_plain_eager); with the opt-in fast path (modnorm_op.set_eager_fast_path) the public functions
+also skip the dispatch into that kernel. Each must give exactly the op's results and gradients, and must not
+be taken where something needs to see the ops (torch.compile, dispatch modes, functorch, subclasses, the
+profiler)."""
 import contextlib
 import sys
 
@@ -200,9 +201,9 @@ def test_compiled_autograd_sees_the_backward_op(monkeypatch):
 
 
 @pytest.mark.parametrize("pattern", ["per_batch", "per_token"])
-def test_backward_op_and_its_body_agree_bitwise(device, pattern):
-    """The formula's two routes to the gradients, the backward body in plain eager and the backward op under a
-    dispatch mode, give bitwise the same gradients."""
+def test_ops_and_their_bodies_agree_bitwise(device, pattern):
+    """The two routes, the bodies in plain eager and the ops (the forward redispatched to its kernel, the
+    backward op) under a dispatch mode, give bitwise the same result and gradients."""
     torch.manual_seed(4)
     inputs = _inputs(pattern, torch.bfloat16, device, True, True)
     dy = randn(inputs[0].shape, torch.bfloat16, device)
