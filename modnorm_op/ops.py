@@ -144,7 +144,8 @@ def _forward_below_autograd(inputs, keyset):
     if keyset is None:
         return _forward(*inputs)
     with torch._C._AutoDispatchBelowAutograd():
-        return modulated_rms_norm._opoverload.redispatch(keyset & torch._C._after_autograd_keyset, *inputs)
+        below = keyset & torch._C._after_autograd_keyset
+        return torch.ops.modnorm.modulated_rms_norm.default.redispatch(below, *inputs)
 
 
 class _ModulatedRMSNormFunction(torch.autograd.Function):

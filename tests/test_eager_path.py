@@ -82,7 +82,8 @@ def _record_bodies(monkeypatch):
         return body(*args)
 
     monkeypatch.setattr(ops, "_forward", forward)
-    monkeypatch.setattr(ops, "_backward_grads", lambda *a, body=ops._backward_grads: seen.append("backward") or body(*a))
+    backward = ops._backward_grads
+    monkeypatch.setattr(ops, "_backward_grads", lambda *a: seen.append("backward") or backward(*a))
     return seen
 
 
