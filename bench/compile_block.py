@@ -2,7 +2,7 @@
 compiled with the plain PyTorch formula, which Inductor fuses by itself.
 
     python -m bench.compile_block [--out DIR] [--shapes dit_xl,flux | all] [--parts block,norm]
-                                  [--profile [SHAPE]]
+                                  [--rounds R] [--profile [SHAPE]]
 
 The block is adaLN-Zero DiT: modulated RMSNorm -> attention (F.scaled_dot_product_attention, heads of 128
 dims) -> gated residual -> modulated RMSNorm -> MLP (4x, tanh GELU) -> gated residual; the six modulation
@@ -10,9 +10,12 @@ vectors come from one Linear on the conditioning vector, .chunk(6)-ed into (B, D
 Both variants share their parameters and are torch.compile'd (fullgraph, static shapes) per shape.
 
 Per shape and variant: forward (no_grad) and forward+backward (autograd.grad of x, c and every parameter,
-so no .grad accumulation kernels), median of triton.testing.do_bench. Part "norm" times one modulated norm
-alone, compiled the same two ways (the kernel against Inductor's generated one). Before timing, each
-variant's output and gradients are checked against a float32 eager evaluation (relative L2 error).
+so no .grad accumulation kernels), median of triton.testing.do_bench. In R rounds (default 3 on a GPU),
+each variant is compiled afresh (from Inductor's cache after the first round) and timed once per round,
+the variants' order rotated: the table gives the median over rounds and the range of the rounds'
+speedups. Part "norm" times one modulated norm alone, compiled the same two ways (the kernel against
+Inductor's generated one). Before timing, each variant's output and gradients are checked against a
+float32 eager evaluation (relative L2 error).
 
 Default shapes: the four short-sequence ones of bench/run.py's GPU_SHAPES. Mochi (T = 44520) and Wan-14B
 (T = 32760, D = 5120) are run with --shapes all or by name: there matmuls and attention (~50-70% of the
@@ -27,6 +30,7 @@ import json
 import os
 import sys
 import time
+from statistics import median
 
 import torch
 import torch.nn.functional as F
@@ -167,44 +171,58 @@ def sync(device):
         torch.cuda.synchronize()
 
 
-def run_case(part, name, shape, device, dtype, mode=None):
+def compile_and_time(part, name, variant, model, x, cond, dy, ref, device, mode):
+    """Compile one variant afresh (static shapes, no recompile limit; Inductor's cache makes repeats quick),
+    check it against the float32 reference, time it: (compile s, errors, outputs, fwd s, fwd+bwd s)."""
+    torch._dynamo.reset()
+    compiled = torch.compile(model, fullgraph=True, dynamic=False, mode=mode)
+    fwd, fwd_bwd = timed_steps(compiled, model, x, cond, dy, cuda_graphs=mode == "reduce-overhead")
+    print(f"  {part:5s} {name:8s} {variant:16s} compiling ...", end=" ", flush=True)
+    start = time.perf_counter()
+    with compile_context(variant):
+        fwd()
+        fwd_bwd()
+    sync(device)
+    compile_s = time.perf_counter() - start
+    if mode == "reduce-overhead":
+        torch.compiler.cudagraph_mark_step_begin()
+    got = [g.float() for g in grads_of(compiled, x, cond, dy)]
+    errs = rel_errs(got, ref)
+    print(f"{compile_s:5.1f} s; err vs fp32: y {errs[0]:.1e}, grads {errs[1]:.1e};", end=" ", flush=True)
+    if not (errs[0] <= MAX_REL_ERR and errs[1] <= MAX_REL_ERR):
+        raise SystemExit(f"\n{part} {name} {variant}: error against float32 above {MAX_REL_ERR}: stopping")
+    t_fwd, t_fwd_bwd = time_fn(fwd, device), time_fn(fwd_bwd, device)
+    print(f"fwd {t_fwd * 1e6:9.1f} us  fwd+bwd {t_fwd_bwd * 1e6:9.1f} us", flush=True)
+    return compile_s, errs, got, t_fwd, t_fwd_bwd
+
+
+def run_case(part, name, shape, device, dtype, mode=None, rounds=1):
+    """Every variant, in `rounds` rounds, each round in a rotated order (a GPU's clock drifts over seconds,
+    and one block step moves by a few percent between runs): per variant the median over rounds, each
+    round's time kept."""
     b, t, d = shape
     models = make_models(part, d, device, dtype)
     x, cond, dy = make_inputs(part, shape, device, dtype)
     ref_model = copy.deepcopy(models["plain"]).float()  # eager float32: the reference for both variants
     ref = grads_of(ref_model, x.float(), cond.float(), dy.float())
     del ref_model
-    rows, outputs = [], {}
-    for variant in VARIANTS:
-        model = models[variant.split("[")[0]]
-        torch._dynamo.reset()  # per shape and variant: a fresh static-shape compile, no recompile limit
-        compiled = torch.compile(model, fullgraph=True, dynamic=False, mode=mode)
-        fwd, fwd_bwd = timed_steps(compiled, model, x, cond, dy, cuda_graphs=mode == "reduce-overhead")
-        print(f"  {part:5s} {name:8s} {variant:16s} compiling ...", end=" ", flush=True)
-        start = time.perf_counter()
-        with compile_context(variant):
-            fwd()
-            fwd_bwd()
-        sync(device)
-        compile_s = time.perf_counter() - start
-        if mode == "reduce-overhead":
-            torch.compiler.cudagraph_mark_step_begin()
-        got = [g.float() for g in grads_of(compiled, x, cond, dy)]
-        err_y, err_grad = rel_errs(got, ref)
-        outputs[variant] = got
-        print(f"{compile_s:5.1f} s; err vs fp32: y {err_y:.1e}, grads {err_grad:.1e};", end=" ", flush=True)
-        if not (err_y <= MAX_REL_ERR and err_grad <= MAX_REL_ERR):
-            raise SystemExit(f"\n{part} {name} {variant}: error against float32 above {MAX_REL_ERR}: stopping")
-        t_fwd, t_fwd_bwd = time_fn(fwd, device), time_fn(fwd_bwd, device)
-        print(f"fwd {t_fwd * 1e6:9.1f} us  fwd+bwd {t_fwd_bwd * 1e6:9.1f} us", flush=True)
-        rows.append(dict(part=part, shape=name, B=b, T=t, D=d, heads=d // HEAD_DIM if part == "block" else None,
-                         variant=variant, fwd_us=t_fwd * 1e6, fwd_bwd_us=t_fwd_bwd * 1e6, compile_s=compile_s,
-                         rel_err_y=err_y, rel_err_grads=err_grad))
-        del compiled, fwd, fwd_bwd
+    runs, outputs = {v: [] for v in VARIANTS}, {}
+    for r in range(rounds):
+        for variant in VARIANTS[r % len(VARIANTS):] + VARIANTS[:r % len(VARIANTS)]:
+            compile_s, errs, outputs[variant], t_fwd, t_fwd_bwd = compile_and_time(
+                part, name, variant, models[variant.split("[")[0]], x, cond, dy, ref, device, mode)
+            runs[variant].append((compile_s, errs, t_fwd, t_fwd_bwd))
     between = rel_errs(outputs["modnorm_op"], outputs["plain"])
     print(f"  {part:5s} {name:8s} modnorm_op vs plain: y {between[0]:.1e}, grads {between[1]:.1e} (relative L2)")
-    for r in rows:
-        r["rel_diff_between_variants"] = dict(zip(("y", "grads"), between))
+    rows = []
+    for variant, rs in runs.items():
+        fwd_us = [r[2] * 1e6 for r in rs]
+        fwd_bwd_us = [r[3] * 1e6 for r in rs]
+        rows.append(dict(part=part, shape=name, B=b, T=t, D=d, heads=d // HEAD_DIM if part == "block" else None,
+                         variant=variant, fwd_us=median(fwd_us), fwd_bwd_us=median(fwd_bwd_us),
+                         fwd_us_rounds=fwd_us, fwd_bwd_us_rounds=fwd_bwd_us, compile_s=rs[0][0],
+                         rel_err_y=max(r[1][0] for r in rs), rel_err_grads=max(r[1][1] for r in rs),
+                         rel_diff_between_variants=dict(zip(("y", "grads"), between))))
     return rows
 
 
@@ -270,7 +288,9 @@ def write_reports(rows, meta, out):
     with open(os.path.join(out, "compile_block.json"), "w") as f:
         json.dump({"meta": meta, "rows": rows}, f, indent=1)
     lines = [f"{meta['device_name']}, torch {meta['torch']}, triton {meta['triton']}, {meta['date']}, {meta['dtype']}. "
-             f"Median us ({meta['timer']}); speedup = plain / modnorm_op (> 1: modnorm_op faster). "
+             f"Median us ({meta['timer']}; with several rounds, the median over rounds); speedup = plain / "
+             "modnorm_op (> 1: modnorm_op faster), with the range of the rounds' speedups (round r's plain over "
+             f"round r's modnorm_op; {meta['rounds']} round(s), the variants' order rotated each round). "
              f"All torch.compile(fullgraph=True, dynamic=False, mode={meta['mode']!r}) per shape; block: heads of "
              "128, MLP 4x. modnorm_op: Inductor launches our kernels (the default); [call]: the op called as one "
              "custom op per norm (decompose_custom_triton_ops=False).", "",
@@ -281,14 +301,20 @@ def write_reports(rows, meta, out):
     by_case = {}
     for r in rows:
         by_case.setdefault((r["part"], r["shape"]), {})[r["variant"]] = r
+
+    def speedup(o, p, key):
+        per_round = [pr / orr for pr, orr in zip(p[key + "_rounds"], o[key + "_rounds"])]
+        spread = f" ({min(per_round):.2f}-{max(per_round):.2f})" if len(per_round) > 1 else ""
+        return f"{p[key] / o[key]:.2f}x{spread}"
+
     for (part, name), v in by_case.items():
         o, c, p = v["modnorm_op"], v["modnorm_op[call]"], v["plain"]
         lines.append(
             f"| {part} | {name} ({o['B']}, {o['T']}, {o['D']}) | {o['fwd_us']:.1f} | {c['fwd_us']:.1f} | "
-            f"{p['fwd_us']:.1f} | {p['fwd_us'] / o['fwd_us']:.2f}x | {o['fwd_bwd_us']:.1f} | {c['fwd_bwd_us']:.1f} | "
-            f"{p['fwd_bwd_us']:.1f} | "
-            f"{p['fwd_bwd_us'] / o['fwd_bwd_us']:.2f}x | {o['rel_err_y']:.1e} / {o['rel_err_grads']:.1e}; "
-            f"{p['rel_err_y']:.1e} / {p['rel_err_grads']:.1e} | {o['compile_s']:.0f}; {p['compile_s']:.0f} |")
+            f"{p['fwd_us']:.1f} | {speedup(o, p, 'fwd_us')} | {o['fwd_bwd_us']:.1f} | {c['fwd_bwd_us']:.1f} | "
+            f"{p['fwd_bwd_us']:.1f} | {speedup(o, p, 'fwd_bwd_us')} | {o['rel_err_y']:.1e} / "
+            f"{o['rel_err_grads']:.1e}; {p['rel_err_y']:.1e} / {p['rel_err_grads']:.1e} | "
+            f"{o['compile_s']:.0f}; {p['compile_s']:.0f} |")
     write_table(lines, os.path.join(out, "compile_block.md"))
 
 
@@ -300,6 +326,8 @@ def main(argv=None):
     p.add_argument("--parts", default="block,norm", help="comma-separated: block, norm (default: %(default)s)")
     p.add_argument("--mode", default=None, choices=[None, "reduce-overhead", "max-autotune-no-cudagraphs"],
                    help="torch.compile mode for both variants (default: Inductor's default)")
+    p.add_argument("--rounds", type=int, default=None,
+                   help="rounds of every variant, order rotated each round (default 3 on a GPU, 1 on CPU)")
     p.add_argument("--profile", nargs="?", const="flux", default=None, metavar="SHAPE",
                    help="also print a per-kernel breakdown of the block for one shape (default flux)")
     args = p.parse_args(argv)
@@ -320,19 +348,22 @@ def main(argv=None):
     if args.profile and args.profile not in GPU_SHAPES:
         p.error(f"--profile takes one of {list(GPU_SHAPES)}, got {args.profile}")
     parts = args.parts.split(",")
+    rounds = args.rounds or (3 if device == "cuda" else 1)
+    if rounds < 1:
+        p.error(f"--rounds must be at least 1, got {args.rounds}")
     if any(part not in ("block", "norm") for part in parts):
         p.error(f"--parts takes block and/or norm, got {args.parts}")
     os.makedirs(args.out, exist_ok=True)
     meta = dict(device_name=torch.cuda.get_device_name() if device == "cuda" else "CPU", torch=torch.__version__,
                 triton=triton.__version__, date=time.strftime("%Y-%m-%d"), dtype=str(dtype), head_dim=HEAD_DIM,
-                python=sys.version.split()[0], mode=args.mode,
+                python=sys.version.split()[0], mode=args.mode, rounds=rounds,
                 timer="triton.testing.do_bench" if device == "cuda" else "time.perf_counter, 20 calls")
     print(f"{meta['device_name']}, torch {meta['torch']}, triton {meta['triton']}; shapes {list(shapes)}, "
           f"parts {parts}")
     start, rows = time.perf_counter(), []
     for name, shape in shapes.items():
         for part in parts:
-            rows += run_case(part, name, shape, device, dtype, args.mode)
+            rows += run_case(part, name, shape, device, dtype, args.mode, rounds)
             if device == "cuda":
                 torch.cuda.empty_cache()
         print(f"  ({time.perf_counter() - start:.0f} s elapsed)", flush=True)
