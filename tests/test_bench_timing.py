@@ -1,6 +1,7 @@
 """bench/run.py's timing loop (the figures themselves live in bench/, never in tests): when the inputs are
 rotated so that a working set that fits in L2 is not timed from the cache, every call gets its own input
 set and its own gradients, and the times are per call."""
+import pytest
 import torch
 
 from bench.run import measure
@@ -54,3 +55,31 @@ def test_ab_runs_a_module_with_the_other_checkouts_package(tmp_path):
     out = subprocess.run([sys.executable, "bench/ab.py", str(other.parent), "probe", "--flag"], cwd=root, env=env,
                          capture_output=True, text=True, check=True).stdout
     assert out.splitlines()[-1] == "other ['--flag']", out
+
+
+def test_compiled_block_rounds_rotate_the_order_and_report_each_rounds_speedup(monkeypatch, tmp_path):
+    """bench/compile_block.py --rounds: every variant once per round, the order rotated each round, the
+    median over rounds in the row, and the range of the rounds' speedups (round r's plain over round r's
+    modnorm_op) in the table. Compiling and timing are replaced by a stub that returns known times."""
+    import bench.compile_block as cb
+
+    order, times = [], {"modnorm_op": [10.0, 30.0, 20.0], "modnorm_op[call]": [5.0, 5.0, 5.0],
+                        "plain": [20.0, 30.0, 10.0]}
+
+    def stub(part, name, variant, model, x, cond, dy, ref, device, mode):
+        order.append(variant)
+        t = times[variant][sum(v == variant for v in order) - 1] * 1e-6
+        return 1.0, (1e-3, 2e-3), ref, t, 2 * t
+
+    monkeypatch.setattr(cb, "compile_and_time", stub)
+    rows = cb.run_case("norm", "cpu_tiny", (2, 4, 16), "cpu", torch.float32, rounds=3)
+    assert order == ["modnorm_op", "modnorm_op[call]", "plain", "modnorm_op[call]", "plain", "modnorm_op",
+                     "plain", "modnorm_op", "modnorm_op[call]"]
+    ours = next(r for r in rows if r["variant"] == "modnorm_op")
+    assert ours["fwd_us_rounds"] == pytest.approx([10.0, 30.0, 20.0])
+    assert (ours["fwd_us"], ours["fwd_bwd_us"]) == pytest.approx((20.0, 40.0))
+    meta = dict(device_name="CPU", torch="t", triton="t", date="d", dtype="float32", timer="stub", mode=None,
+                rounds=3)
+    cb.write_reports(rows, meta, str(tmp_path))
+    table_row = (tmp_path / "compile_block.md").read_text().splitlines()[-1]
+    assert "| 1.00x (0.50-2.00) |" in table_row  # medians 20 / 20; rounds 20/10, 30/30, 10/20
