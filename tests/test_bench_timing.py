@@ -1,6 +1,7 @@
-"""bench/run.py's timing loop (the figures themselves live in bench/, never in tests): when the inputs are
-rotated so that a working set that fits in L2 is not timed from the cache, every call gets its own input
-set and its own gradients, and the times are per call."""
+"""The benchmarks' machinery (the figures themselves live in bench/, never in tests): bench/run.py's timing
+loop (when the inputs are rotated so that a working set that fits in L2 is not timed from the cache, every
+call gets its own input set and its own gradients, and the times are per call), bench/ab.py's import of
+another checkout's package, and bench/compile_block.py's rounds."""
 import pytest
 import torch
 
