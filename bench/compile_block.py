@@ -209,19 +209,19 @@ def run_case(part, name, shape, device, dtype, mode=None, rounds=1):
     runs, outputs = {v: [] for v in VARIANTS}, {}
     for r in range(rounds):
         for variant in VARIANTS[r % len(VARIANTS):] + VARIANTS[:r % len(VARIANTS)]:
-            compile_s, errs, outputs[variant], t_fwd, t_fwd_bwd = compile_and_time(
+            compile_s, (err_y, err_grads), outputs[variant], t_fwd, t_fwd_bwd = compile_and_time(
                 part, name, variant, models[variant.split("[")[0]], x, cond, dy, ref, device, mode)
-            runs[variant].append((compile_s, errs, t_fwd, t_fwd_bwd))
+            runs[variant].append(dict(compile_s=compile_s, err_y=err_y, err_grads=err_grads,
+                                      fwd_us=t_fwd * 1e6, fwd_bwd_us=t_fwd_bwd * 1e6))
     between = rel_errs(outputs["modnorm_op"], outputs["plain"])
     print(f"  {part:5s} {name:8s} modnorm_op vs plain: y {between[0]:.1e}, grads {between[1]:.1e} (relative L2)")
     rows = []
     for variant, rs in runs.items():
-        fwd_us = [r[2] * 1e6 for r in rs]
-        fwd_bwd_us = [r[3] * 1e6 for r in rs]
+        fwd_us, fwd_bwd_us = [r["fwd_us"] for r in rs], [r["fwd_bwd_us"] for r in rs]
         rows.append(dict(part=part, shape=name, B=b, T=t, D=d, heads=d // HEAD_DIM if part == "block" else None,
                          variant=variant, fwd_us=median(fwd_us), fwd_bwd_us=median(fwd_bwd_us),
-                         fwd_us_rounds=fwd_us, fwd_bwd_us_rounds=fwd_bwd_us, compile_s=rs[0][0],
-                         rel_err_y=max(r[1][0] for r in rs), rel_err_grads=max(r[1][1] for r in rs),
+                         fwd_us_rounds=fwd_us, fwd_bwd_us_rounds=fwd_bwd_us, compile_s=rs[0]["compile_s"],
+                         rel_err_y=max(r["err_y"] for r in rs), rel_err_grads=max(r["err_grads"] for r in rs),
                          rel_diff_between_variants=dict(zip(("y", "grads"), between))))
     return rows
 
