@@ -296,8 +296,8 @@ def test_compile_what_recompiles(device):
     """What does and does not recompile (README "torch.compile / CUDA graphs"). The op's eps, offset,
     casting_mode and in_place are Python constants in the graph: each new value is a recompile (a returning
     value hits its old cache entry); so is the grad mode (training and no_grad inference are two graphs).
-    New parameter values and new input values are not. The result follows each change (no stale constant):
-    eps 0.25 instead of 1e-6 changes y by O(0.1), far above float32 noise. The Dynamo-only CompileCounter
+    New parameter values, new input values and switching the eager fast path are not. The result follows
+    each change (no stale constant): eps 0.25 instead of 1e-6 changes y by O(0.1), far above float32 noise. The Dynamo-only CompileCounter
     backend is enough: recompiles are decided by Dynamo's guards, before any backend runs."""
     block = make_block(device)
     counter = CompileCounter()
@@ -330,6 +330,11 @@ def test_compile_what_recompiles(device):
     expect(4, "new offset")
     block.norm2.in_place = False
     expect(5, "new in_place")
+    previous = modnorm_op.set_eager_fast_path(True)  # compiled code never takes the fast path: not guarded
+    try:
+        expect(5, "eager fast path switched on")
+    finally:
+        modnorm_op.set_eager_fast_path(previous)
     compiled(x, c).sum().backward()  # the same call with grad enabled: grad mode is guarded too
     assert counter.frame_count == 6
     assert not counters["graph_break"]
