@@ -122,6 +122,25 @@ def test_forward_tiles(device, load_ahead, num_chunks, block_r, monkeypatch):
         check_against_reference(x, None, scale, None, casting_mode="none")
 
 
+@pytest.mark.parametrize("tile", [heuristics.ReduceTile(2, 16, 1), heuristics.REDUCE_TILE])
+@pytest.mark.parametrize("pattern", ["per_batch", "global"])
+def test_partial_sum_tiles(device, pattern, tile, monkeypatch):
+    """The partial-sum kernel (dweight's row, then dscale's and dshift's) with a tiny tile, so that the
+    interpreter's 3 partials per output row take two steps, the second masked, and with the shipped one; one
+    modulation row split over every program, 53 columns (a masked column block)."""
+    monkeypatch.setattr(heuristics, "REDUCE_TILE", tile)
+    launch.clear_plans()
+    try:
+        torch.manual_seed(11)
+        mod_shape = (1, 1, 53) if pattern == "per_batch" else (53,)
+        x = randn((1, 24, 53), torch.bfloat16, device)
+        check_against_reference(x, randn(53, torch.float32, device), 0.5 * randn(mod_shape, torch.float32, device),
+                                randn(mod_shape, torch.float32, device))
+    finally:
+        monkeypatch.undo()
+        launch.clear_plans()
+
+
 @pytest.mark.parametrize("strided", [False, True])
 @pytest.mark.parametrize("block_r,stages", [(1, 1), (1, 3), (2, 1)])
 def test_backward_row_orders(device, strided, block_r, stages, monkeypatch):
