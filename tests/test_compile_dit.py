@@ -297,8 +297,9 @@ def test_compile_what_recompiles(device):
     casting_mode and in_place are Python constants in the graph: each new value is a recompile (a returning
     value hits its old cache entry); so is the grad mode (training and no_grad inference are two graphs).
     New parameter values, new input values and switching the eager fast path are not. The result follows
-    each change (no stale constant): eps 0.25 instead of 1e-6 changes y by O(0.1), far above float32 noise. The Dynamo-only CompileCounter
-    backend is enough: recompiles are decided by Dynamo's guards, before any backend runs."""
+    each change (no stale constant): eps 0.25 instead of 1e-6 changes y by O(0.1), far above float32 noise.
+    The Dynamo-only CompileCounter backend is enough: recompiles are decided by Dynamo's guards, before any
+    backend runs."""
     block = make_block(device)
     counter = CompileCounter()
     compiled = torch.compile(block, backend=counter, fullgraph=True)
