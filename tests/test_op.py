@@ -95,10 +95,10 @@ def test_rows_longer_than_a_block(device, pattern, monkeypatch):
 
 
 @contextlib.contextmanager
-def _tile(monkeypatch, heuristic, tile):
-    """heuristics.<heuristic> (forward_tile or backward_tile) returning tile inside the block, with launch plans
-    made afresh on entry and again after the heuristic is restored."""
-    monkeypatch.setattr(heuristics, heuristic, lambda *args, **kwargs: tile)
+def _heuristic(monkeypatch, name, value):
+    """heuristics.<name> set to value inside the block, with launch plans made afresh on entry and again after
+    it is restored."""
+    monkeypatch.setattr(heuristics, name, value)
     launch.clear_plans()
     try:
         yield
@@ -115,7 +115,7 @@ def test_forward_tiles(device, load_ahead, num_chunks, block_r, monkeypatch):
     first store; the heuristic picks one per D, bench/tune.py times them), on a row of one chunk and of four
     (53 columns as 4 chunks of 16, the last masked), one row per program and two."""
     tile = heuristics.Tile(block_r, 64 // num_chunks, num_chunks, block_r, load_ahead=load_ahead)
-    with _tile(monkeypatch, "forward_tile", tile):
+    with _heuristic(monkeypatch, "forward_tile", lambda *args, **kwargs: tile):
         torch.manual_seed(5)
         x, scale, shift = _views("per_batch_3d", 53, torch.bfloat16, device)
         check_against_reference(x, randn(53, torch.float32, device), scale, shift, casting_mode="llama")
@@ -128,17 +128,12 @@ def test_partial_sum_tiles(device, pattern, tile, monkeypatch):
     """The partial-sum kernel (dweight's row, then dscale's and dshift's) with a tiny tile, so that the
     interpreter's 3 partials per output row take two steps, the second masked, and with the shipped one; one
     modulation row split over every program, 53 columns (a masked column block)."""
-    monkeypatch.setattr(heuristics, "REDUCE_TILE", tile)
-    launch.clear_plans()
-    try:
+    with _heuristic(monkeypatch, "REDUCE_TILE", tile):
         torch.manual_seed(11)
         mod_shape = (1, 1, 53) if pattern == "per_batch" else (53,)
         x = randn((1, 24, 53), torch.bfloat16, device)
         check_against_reference(x, randn(53, torch.float32, device), 0.5 * randn(mod_shape, torch.float32, device),
                                 randn(mod_shape, torch.float32, device))
-    finally:
-        monkeypatch.undo()
-        launch.clear_plans()
 
 
 @pytest.mark.parametrize("strided", [False, True])
@@ -148,7 +143,7 @@ def test_backward_row_orders(device, strided, block_r, stages, monkeypatch):
     registers or in Triton's pipeline, one row per tile and two: one shared scale row over enough rows that each
     item has several (3 programs under the interpreter, 264 or more on a GPU)."""
     tile = heuristics.Tile(block_r, 64, 1, 1, 2, stages, strided_rows=strided)
-    with _tile(monkeypatch, "backward_tile", tile):
+    with _heuristic(monkeypatch, "backward_tile", lambda *args, **kwargs: tile):
         torch.manual_seed(6)
         x = randn((2, 700 if device == "cuda" else 20, 53), torch.bfloat16, device)
         scale, shift = (0.5 * randn(53, torch.float32, device) for _ in range(2))
