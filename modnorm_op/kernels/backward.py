@@ -365,12 +365,19 @@ def _sum_partials(PART, first, n_parts, part_stride, cols, col_ok, BLOCK_P: tl.c
     """sum over j of PART[first + j * part_stride + cols]. BLOCK_P partials are loaded at a time into a
     [BLOCK_P, BLOCK_D] accumulator summed once at the end: a fixed order for a fixed tile (deterministic),
     with BLOCK_P independent loads in flight instead of one dependent chain."""
-    parts = tl.arange(0, BLOCK_P)
+    parts = tl.arange(0, BLOCK_P).to(tl.int64)
     acc = tl.zeros([BLOCK_P, BLOCK_D], PART.dtype.element_ty)
-    for start in range(0, n_parts, BLOCK_P):
-        j = (start + parts).to(tl.int64)
+    # step i + 1's tile is loaded before step i's is added (same order of adds): a step's loads go out
+    # together instead of waiting on the previous adds; H100, partial sums 0.5-0.6 us faster (NOTES v18).
+    # The loop's last load is masked off entirely: no memory traffic.
+    mask = (parts < n_parts)[:, None] & col_ok[None, :]
+    tile = tl.load(PART + first + (parts * part_stride)[:, None] + cols[None, :], mask=mask, other=0.0)
+    for start in range(BLOCK_P, n_parts + BLOCK_P, BLOCK_P):
+        j = start + parts
         mask = (j < n_parts)[:, None] & col_ok[None, :]
-        acc += tl.load(PART + first + (j * part_stride)[:, None] + cols[None, :], mask=mask, other=0.0)
+        following = tl.load(PART + first + (j * part_stride)[:, None] + cols[None, :], mask=mask, other=0.0)
+        acc += tile
+        tile = following
     return tl.sum(acc, 0)
 
 
