@@ -5,8 +5,9 @@ import itertools
 import pytest
 import torch
 
-from helpers import FLOATS, check_against_reference, op_grads, randn
-from reference64 import exact64, naive_in_dtype
+import modnorm_op
+from helpers import FLOATS, assert_within, check_against_reference, op_grads, randn
+from reference64 import exact64, naive_in_dtype, run
 from modnorm_op import heuristics
 from modnorm_op.kernels import launch
 
@@ -134,6 +135,28 @@ def test_partial_sum_tiles(device, pattern, tile, monkeypatch):
         x = randn((1, 24, 53), torch.bfloat16, device)
         check_against_reference(x, randn(53, torch.float32, device), 0.5 * randn(mod_shape, torch.float32, device),
                                 randn(mod_shape, torch.float32, device))
+
+
+@pytest.mark.parametrize("mode", ["llama", "gemma", "none"])
+@pytest.mark.parametrize("needs", [(True, True), (True, False), (False, True)], ids=["dw_ds", "dw", "ds"])
+def test_one_modulation_row_gradient_subsets(device, mode, needs):
+    """One scale row shared by every item: the backward keeps A = sum dy * n as dweight's only partials and
+    derives dweight and dscale from their sum; each of dweight and dscale wanted alone or both (a frozen
+    weight or scale), with dshift beside them."""
+    torch.manual_seed(12)
+    x = randn((1, 24, 53), torch.bfloat16, device)
+    weight = 1 + 0.1 * randn(53, torch.float32, device)
+    scale, shift = 0.5 * randn((1, 1, 53), torch.float32, device), randn((1, 1, 53), torch.float32, device)
+    dy = randn(x.shape, x.dtype, device)
+    offset = 0.5 if mode == "gemma" else 0.0
+    leaves = [x.clone().requires_grad_(True), weight.clone().requires_grad_(needs[0]),
+              scale.clone().requires_grad_(needs[1]), shift.clone().requires_grad_(True)]
+    modnorm_op.modulated_rms_norm(*leaves, offset=offset, casting_mode=mode).backward(dy)
+    ref = run(x, weight, scale, shift, dy, 1e-6, offset, mode)
+    for name, leaf in zip(("x", "weight", "scale", "shift"), leaves):
+        assert (leaf.grad is not None) == leaf.requires_grad
+        if leaf.grad is not None:
+            assert_within(f"d{name}", leaf.grad, *ref[name])
 
 
 @pytest.mark.parametrize("strided", [False, True])

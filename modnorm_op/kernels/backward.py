@@ -12,7 +12,9 @@ time (heuristics says where that is faster). Each program owns consecutive items
 sums in registers, and writes one dscale/dshift partial per item (or the final row when an item is a whole
 group) and one dweight partial per program. Within an item (1 + scale) is one row, so the one-block
 kernel's dscale and dweight sums share one accumulator, A = sum dy * n:  dscale = a * A,
-dweight += (1 + scale) * A.
+dweight += (1 + scale) * A. With a single modulation row (DW_PARTS_HOLD_A) the dscale partials would repeat
+the dweight partials' information, so the program's partial row holds A alone and `sum_partials_kernel`
+forms dweight = (1 + scale) * sum A and dscale = a * sum A: a third fewer partial bytes.
 `sum_partials_kernel` then adds the partials in a fixed order, so the result is the same run after run.
 """
 import triton
@@ -109,7 +111,7 @@ def modnorm_backward_kernel(
     MODE: tl.constexpr, HAS_W: tl.constexpr,
     NEED_DX: tl.constexpr, NEED_DW: tl.constexpr, NEED_DS: tl.constexpr, NEED_DSH: tl.constexpr,
     BLOCK_R: tl.constexpr, BLOCK_D: tl.constexpr, NUM_CHUNKS: tl.constexpr, ROW_PER_MOD: tl.constexpr,
-    NUM_STAGES: tl.constexpr, STRIDED_ROWS: tl.constexpr, N_COLS: tl.constexpr,
+    NUM_STAGES: tl.constexpr, STRIDED_ROWS: tl.constexpr, DW_PARTS_HOLD_A: tl.constexpr, N_COLS: tl.constexpr,
 ):
     """Rows of up to NUM_CHUNKS * BLOCK_D columns, held in registers as a tuple of NUM_CHUNKS
     [BLOCK_R, BLOCK_D] tiles (chunk loops unrolled), so only the last chunk pads. ROW_PER_MOD: every row has
@@ -276,8 +278,9 @@ def modnorm_backward_kernel(
                 if NEED_DSH:
                     tl.store(DSH_OUT + out_row + cols, cast_to(dsh_acc[c], DSH_OUT.dtype.element_ty), mask=col_ok)
                 if NEED_DW:
-                    scale = tl.load(sc_item + cols.to(tl.int64) * sc_sd, mask=col_ok, other=0.0).to(COMPUTE)
-                    dw = (1.0 + scale) * sum_dy_n[c]
+                    dw = sum_dy_n[c]
+                    if not DW_PARTS_HOLD_A:
+                        dw *= 1.0 + tl.load(sc_item + cols.to(tl.int64) * sc_sd, mask=col_ok, other=0.0).to(COMPUTE)
                     if item == first_item:
                         tl.store(DW_PART + dw_row + cols, dw, mask=col_ok)
                     else:
@@ -382,13 +385,17 @@ def _sum_partials(PART, first, n_parts, part_stride, cols, col_ok, BLOCK_P: tl.c
 
 
 @triton.jit
-def sum_partials_kernel(DW_PART, DS_PART, DSH_PART, DW, DS, DSH, n_dw_parts, splits, n_mod, n_cols,
-                        NEED_DW: tl.constexpr, NEED_DS: tl.constexpr, NEED_DSH: tl.constexpr,
+def sum_partials_kernel(DW_PART, DS_PART, DSH_PART, DW, DS, DSH, X, W, SCALE, n_dw_parts, splits, n_mod, n_cols,
+                        w_sd, sc_sd, offset, MODE: tl.constexpr,
+                        NEED_DW: tl.constexpr, NEED_DS: tl.constexpr, NEED_DSH: tl.constexpr, FROM_A: tl.constexpr,
                         BLOCK_P: tl.constexpr, BLOCK_D: tl.constexpr):
     """The final dweight, dscale and dshift rows from the main kernel's float32 partials, in one launch.
 
     Output rows: row 0 (if NEED_DW) is dweight, the sum of n_dw_parts partial rows; the next n_mod rows (if
-    NEED_DS) are dscale's rows m, each the sum over s of partial [s, m]; then dshift's. One program per
+    NEED_DS) are dscale's rows m, each the sum over s of partial [s, m]; then dshift's. FROM_A (one
+    modulation row, DW_PARTS_HOLD_A): row 0's partials are A's, and its programs write dweight = (1 + scale)
+    * sum A and (if NEED_DS) dscale = a * sum A, with no dscale rows of their own; X is passed for its
+    dtype (the rounding of a, load_affine). One program per
     (row, column block), numbered row-major on a 1-D grid: dweight's programs, which sum the most partials,
     are the first to start, not scattered through the launch (where the last would start in its last wave)."""
     col_blocks = tl.cdiv(n_cols, BLOCK_D)
@@ -399,9 +406,15 @@ def sum_partials_kernel(DW_PART, DS_PART, DSH_PART, DW, DS, DSH, n_dw_parts, spl
     if NEED_DW:
         if k == 0:
             total = _sum_partials(DW_PART, 0, n_dw_parts, n_cols, cols, col_ok, BLOCK_P, BLOCK_D)
+            if FROM_A:
+                COMPUTE: tl.constexpr = total.dtype
+                if NEED_DS:
+                    a = load_affine(W, cols, col_ok, w_sd, offset, MODE, X.dtype.element_ty, COMPUTE)
+                    tl.store(DS + cols, cast_to(a * total, DS.dtype.element_ty), mask=col_ok)
+                total *= 1.0 + tl.load(SCALE + cols * sc_sd, mask=col_ok, other=0.0).to(COMPUTE)
             tl.store(DW + cols, cast_to(total, DW.dtype.element_ty), mask=col_ok)
         k -= 1
-    if NEED_DS:
+    if NEED_DS and not FROM_A:
         if (k >= 0) & (k < n_mod):
             total = _sum_partials(DS_PART, k * n_cols, splits, n_mod * n_cols, cols, col_ok, BLOCK_P, BLOCK_D)
             tl.store(DS + k * n_cols + cols, cast_to(total, DS.dtype.element_ty), mask=col_ok)

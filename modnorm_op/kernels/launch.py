@@ -138,6 +138,7 @@ class _BackwardPlan:
     chunked: bool
     n_mod: int  # modulation rows
     direct: bool  # the main kernel writes dscale/dshift rows final (no partials)
+    from_a: bool  # one modulation row: dweight's partials hold A, dscale has none (kernels/backward.py)
     dw_rows: int  # float32 partial rows for dweight (one per program), 0 if not needed
     mod_rows: int  # float32 partial rows for each of dscale and dshift (splits * n_mod), 0 if direct
     splits: int  # partials per modulation row
@@ -167,6 +168,7 @@ def _backward_plan(shape, x_strides, dy_strides, scale_shape, scale_strides, w_s
     split = heuristics.backward_split(n_mod, plan.group, device, tile.programs_per_sm)
     chunked = n_cols > max_block_d  # modnorm_backward_chunked_kernel: two passes over each row
     direct = row_per_mod or (not chunked and bool(split.splits == 1))
+    from_a = need_dw and not chunked and not direct and bool(n_mod == 1)
     scalars = (
         plan.group, n_mod, split.splits, split.rows_per_item, split.items_per_program,
         n_mod * split.splits, *plan.sizes[1:],
@@ -178,17 +180,18 @@ def _backward_plan(shape, x_strides, dy_strides, scale_shape, scale_strides, w_s
     )
     flags = dict(
         MODE=MODE_IDS[mode], HAS_W=w_stride is not None,
-        NEED_DX=need_dx, NEED_DW=need_dw, NEED_DS=need_ds, NEED_DSH=need_dsh,
+        NEED_DX=need_dx, NEED_DW=need_dw, NEED_DS=need_ds and not from_a, NEED_DSH=need_dsh,
         BLOCK_D=tile.block_d, ROW_PER_MOD=row_per_mod, N_COLS=n_cols, num_warps=tile.num_warps,
     )
     if not chunked:
         flags.update(BLOCK_R=tile.block_r, NUM_CHUNKS=tile.num_chunks, NUM_STAGES=tile.num_stages,
-                     STRIDED_ROWS=tile.strided_rows)
+                     STRIDED_ROWS=tile.strided_rows, DW_PARTS_HOLD_A=from_a)
     # one reduction launch: row 0 of its grid sums dweight's partials, rows 1.. dscale's then dshift's
     # ints, not bools: a bool in SymInt arithmetic breaks Inductor's value ranges
-    reduce_rows = int(need_dw) + (0 if direct else n_mod * (int(need_ds) + int(need_dsh)))
+    reduce_rows = int(need_dw) + (0 if direct else n_mod * (int(need_ds and not from_a) + int(need_dsh)))
     return _BackwardPlan(
         grid=(split.programs,), scalars=scalars, flags=flags, chunked=chunked, n_mod=n_mod, direct=direct,
+        from_a=from_a,
         dw_rows=split.programs if need_dw else 0, mod_rows=0 if direct else split.splits * n_mod, splits=split.splits,
         reduce_grid=(reduce_rows * triton.cdiv(n_cols, heuristics.REDUCE_TILE.block_d),),
     )
@@ -222,7 +225,7 @@ def backward(dy, x, weight, scale, shift_dtype, eps, offset, mode, aligned_shape
     partial = lambda rows, need: (torch.zeros if plan.chunked else torch.empty)(
         (rows, n_cols), dtype=compute_dtype(x.dtype), device=device) if need else None
     dw_part = partial(plan.dw_rows, need_dw)
-    ds_part = partial(plan.mod_rows, need_ds and not plan.direct)
+    ds_part = partial(plan.mod_rows, need_ds and not plan.direct and not plan.from_a)
     dsh_part = partial(plan.mod_rows, need_dsh and not plan.direct)
     kernel = modnorm_backward_chunked_kernel if plan.chunked else modnorm_backward_kernel
     _launcher(kernel, x)[plan.grid](x, dy, dx, weight, scale, dw_part,
@@ -231,7 +234,9 @@ def backward(dy, x, weight, scale, shift_dtype, eps, offset, mode, aligned_shape
     if plan.reduce_grid[0]:
         tile = heuristics.REDUCE_TILE
         _launcher(sum_partials_kernel, x)[plan.reduce_grid](
-            dw_part, ds_part, dsh_part, dw, ds, dsh, plan.dw_rows, plan.splits, plan.n_mod, n_cols,
+            dw_part, ds_part, dsh_part, dw, ds, dsh, x, weight, scale, plan.dw_rows, plan.splits, plan.n_mod, n_cols,
+            weight.stride(0) if weight is not None else 0, scale.stride(-1), offset, MODE=MODE_IDS[mode],
             NEED_DW=need_dw, NEED_DS=need_ds and not plan.direct, NEED_DSH=need_dsh and not plan.direct,
+            FROM_A=plan.from_a,
             BLOCK_P=tile.block_p, BLOCK_D=tile.block_d, num_warps=tile.num_warps)
     return dx, dw, ds, dsh
