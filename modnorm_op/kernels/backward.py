@@ -405,13 +405,16 @@ def sum_partials_kernel(DW_PART, DS_PART, DSH_PART, DW, DS, DSH, X, W, SCALE, n_
     col_ok = cols < n_cols
     if NEED_DW:
         if k == 0:
-            total = _sum_partials(DW_PART, 0, n_dw_parts, n_cols, cols, col_ok, BLOCK_P, BLOCK_D)
-            if FROM_A:
-                COMPUTE: tl.constexpr = total.dtype
+            if FROM_A:  # loaded before the partials, so that their wait overlaps the sum's
+                COMPUTE: tl.constexpr = DW_PART.dtype.element_ty
+                mod1 = 1.0 + tl.load(SCALE + cols * sc_sd, mask=col_ok, other=0.0).to(COMPUTE)
                 if NEED_DS:
                     a = load_affine(W, cols, col_ok, w_sd, offset, MODE, X.dtype.element_ty, COMPUTE)
+            total = _sum_partials(DW_PART, 0, n_dw_parts, n_cols, cols, col_ok, BLOCK_P, BLOCK_D)
+            if FROM_A:
+                if NEED_DS:
                     tl.store(DS + cols, cast_to(a * total, DS.dtype.element_ty), mask=col_ok)
-                total *= 1.0 + tl.load(SCALE + cols * sc_sd, mask=col_ok, other=0.0).to(COMPUTE)
+                total *= mod1
             tl.store(DW + cols, cast_to(total, DW.dtype.element_ty), mask=col_ok)
         k -= 1
     if NEED_DS and not FROM_A:
