@@ -392,12 +392,13 @@ def sum_partials_kernel(DW_PART, DS_PART, DSH_PART, DW, DS, DSH, X, W, SCALE, n_
     """The final dweight, dscale and dshift rows from the main kernel's float32 partials, in one launch.
 
     Output rows: row 0 (if NEED_DW) is dweight, the sum of n_dw_parts partial rows; the next n_mod rows (if
-    NEED_DS) are dscale's rows m, each the sum over s of partial [s, m]; then dshift's. FROM_A (one
-    modulation row, DW_PARTS_HOLD_A): row 0's partials are A's, and its programs write dweight = (1 + scale)
-    * sum A and (if NEED_DS) dscale = a * sum A, with no dscale rows of their own; X is passed for its
-    dtype (the rounding of a, load_affine). One program per
+    NEED_DS) are dscale's rows m, each the sum over s of partial [s, m]; then dshift's. One program per
     (row, column block), numbered row-major on a 1-D grid: dweight's programs, which sum the most partials,
-    are the first to start, not scattered through the launch (where the last would start in its last wave)."""
+    are the first to start, not scattered through the launch (where the last would start in its last wave).
+
+    FROM_A (one modulation row, DW_PARTS_HOLD_A): row 0's partials are A's; its programs write dweight =
+    (1 + scale) * sum A and (if NEED_DS) dscale = a * sum A, and dscale has no rows of its own. X is passed
+    only for its dtype (load_affine rounds a to it in "none" mode)."""
     col_blocks = tl.cdiv(n_cols, BLOCK_D)
     pid = tl.program_id(0).to(tl.int64)
     k = pid // col_blocks
