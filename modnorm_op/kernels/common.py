@@ -108,7 +108,9 @@ def chunk_columns(c: tl.constexpr, BLOCK_D: tl.constexpr, n_cols):
 
 
 @triton.jit
-def load_rows(PTR, row_off, col_stride, cols, mask, COMPUTE: tl.constexpr):
-    """A [rows, cols] tile of a row-strided tensor, converted to COMPUTE."""
+def load_rows(PTR, row_off, col_stride, cols, mask, COMPUTE: tl.constexpr,
+              EVICTION: tl.constexpr = tl.constexpr("")):  # wrapped: triton 3.6 passes a plain default as is
+    """A [rows, cols] tile of a row-strided tensor, converted to COMPUTE. EVICTION: the cache eviction hint
+    ("evict_last", "evict_first"; "" for none)."""
     ptrs = PTR + row_off[:, None] + cols.to(tl.int64)[None, :] * col_stride
-    return tl.load(ptrs, mask=mask, other=0.0).to(COMPUTE)
+    return tl.load(ptrs, mask=mask, other=0.0, eviction_policy=EVICTION).to(COMPUTE)

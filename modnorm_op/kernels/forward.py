@@ -7,6 +7,10 @@ compiler must assume that y may alias an input, so a load written after a store 
 loading chunk c's inputs right before storing it costs each chunk a memory round trip. With LOAD_AHEAD = k,
 the first k chunks' weight, scale and shift are loaded with x (and x kept), and each later chunk's inputs
 go out k chunks before its store; k = NUM_CHUNKS loads everything before the first store.
+
+Cache hints, where a row is read twice: its first reads ask to stay (evict_last), its second reads and
+the stores of y to go first (evict_first). On an H100 that is 0.2-0.6 us faster at every benchmark shape
+than no hints, and faster than hinting only the chunks read again (bench/NOTES.md v18).
 """
 import triton
 import triton.language as tl
@@ -41,7 +45,7 @@ def _store_chunk(xf, rstd, a, scale, shift, cols, mask, Y, y_row, HAS_W: tl.cons
     if HAS_SHIFT:
         base += shift
     y = tl.fma(h, scale, base)
-    tl.store(Y + y_row[:, None] + cols[None, :], cast_to(y, X_DTYPE), mask=mask)
+    tl.store(Y + y_row[:, None] + cols[None, :], cast_to(y, X_DTYPE), mask=mask, eviction_policy="evict_first")
 
 
 @triton.jit
@@ -75,7 +79,7 @@ def modnorm_forward_kernel(
     for c in tl.static_range(NUM_CHUNKS):
         cols, col_ok = chunk_columns(c, BLOCK_D, N_COLS)
         mask = row_ok[:, None] & col_ok[None, :]
-        xf = load_rows(X, x_row, x_sd, cols, mask, COMPUTE)
+        xf = load_rows(X, x_row, x_sd, cols, mask, COMPUTE, "evict_last" if NUM_CHUNKS > 1 else "")
         squares += xf * xf
         if c < LOAD_AHEAD or NUM_CHUNKS == 1:  # a row of one chunk is never read twice
             xs += (xf,)
@@ -89,7 +93,7 @@ def modnorm_forward_kernel(
             cols, col_ok = chunk_columns(c + LOAD_AHEAD, BLOCK_D, N_COLS)
             mask = row_ok[:, None] & col_ok[None, :]
             if NUM_CHUNKS > 1:  # read again, from L2
-                xs += (load_rows(X, x_row, x_sd, cols, mask, COMPUTE),)
+                xs += (load_rows(X, x_row, x_sd, cols, mask, COMPUTE, "evict_first"),)
             a, scale, shift = _load_modulation(cols, col_ok, mask, W, w_sd, SCALE, sc_row, sc_sd, SHIFT, sh_row,
                                                sh_sd, offset, HAS_W, HAS_SHIFT, MODE, X_DTYPE, COMPUTE)
             ws, scs, shs = ws + (a,), scs + (scale,), shs + (shift,)
