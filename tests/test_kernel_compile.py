@@ -20,9 +20,12 @@ CONSTEXPRS = {
                                    LOAD_AHEAD=0, N_COLS=4000),
     "modnorm_backward_kernel": dict(MODE=0, HAS_W=True, NEED_DX=True, NEED_DW=True, NEED_DS=True, NEED_DSH=True,
                                     BLOCK_R=1, BLOCK_D=1024, NUM_CHUNKS=3, ROW_PER_MOD=False, NUM_STAGES=3,
-                                    STRIDED_ROWS=False, N_COLS=3000),
+                                    STRIDED_ROWS=False, DW_PARTS_HOLD_A=False, N_COLS=3000),
+    # FROM_A: the partial sums' one path with float arithmetic on offset
+    "sum_partials_kernel": dict(MODE=0, NEED_DW=True, NEED_DS=True, NEED_DSH=True, FROM_A=True, BLOCK_P=64,
+                                BLOCK_D=32),
 }
-PARTIALS = ("DW_PART", "DS_OUT", "DSH_OUT")
+PARTIALS = ("DW_PART", "DS_OUT", "DSH_OUT", "DS_PART", "DSH_PART")
 
 
 def _compile_sm90(kernel, scalar_type="fp32", tensor_type="bf16", num_warps=4, **flags):
@@ -41,8 +44,10 @@ def _compile_sm90(kernel, scalar_type="fp32", tensor_type="bf16", num_warps=4, *
         else:
             signature[p.name] = scalar_type if p.name in ("eps", "offset") else "i32"
     constexprs = {**CONSTEXPRS[kernel.fn.__name__], **flags}
+    assert {p.name for p in kernel.params if p.is_constexpr} == set(constexprs), \
+        "CONSTEXPRS out of date with the kernel's parameters"
     if scalar_type == "constexpr":
-        constexprs.update(eps=1e-6, offset=0.5)
+        constexprs.update({k: v for k, v in dict(eps=1e-6, offset=0.5).items() if k in signature})
     source = ASTSource(fn=kernel, signature=signature, constexprs=constexprs)
     return triton.compile(source, target=GPUTarget("cuda", 90, 32), options=dict(num_warps=num_warps))
 
@@ -90,7 +95,11 @@ FLAG_CASES = {
     "modnorm_backward_kernel": [dict(HAS_W=w, NEED_DX=dx, NEED_DW=dw, NEED_DS=ds, NEED_DSH=dsh, ROW_PER_MOD=per_row,
                                      NUM_STAGES=stages, BLOCK_R=rows)
                                 for w, dx, dw, ds, dsh in BACKWARD_NEEDS
-                                for per_row, stages, rows in ((False, 3, 1), (True, 1, 2))],
+                                for per_row, stages, rows in ((False, 3, 1), (True, 1, 2))]
+    + [dict(NEED_DS=False, DW_PARTS_HOLD_A=True)],  # one modulation row: A's partials only
+    "sum_partials_kernel": [dict(NEED_DW=dw, NEED_DS=ds, NEED_DSH=dsh, FROM_A=from_a)
+                            for dw, ds, dsh, from_a in ((True, True, True, False), (False, True, False, False),
+                                                        (True, True, True, True), (True, False, False, True))],
 }
 
 
@@ -102,6 +111,22 @@ def test_every_flag_combination_compiles(name, flags):
 
     kernel = getattr(forward, name, None) or getattr(backward, name)
     assert _compile_sm90(kernel, **flags).asm["cubin"]
+
+
+@pytest.mark.parametrize("chunks, hinted", [(4, True), (1, False)])
+def test_forward_hints_the_cache_where_a_row_is_read_twice(chunks, hinted):
+    """A row of several chunks is read twice: the first reads ask L2 to keep it (evict_last), the second
+    reads and the stores to let it go (evict_first); a row held in registers gets no load hints
+    (bench/NOTES.md v18 measured the hints)."""
+    from modnorm_op.kernels import forward
+
+    ptx = _compile_sm90(forward.modnorm_forward_kernel, NUM_CHUNKS=chunks, LOAD_AHEAD=1,
+                        BLOCK_D=4096 // chunks).asm["ptx"]
+    loads = [line for line in ptx.splitlines() if "ld.global" in line]
+    stores = [line for line in ptx.splitlines() if "st.global" in line]
+    assert any("evict_last" in line for line in loads) == hinted
+    assert any("evict_first" in line for line in loads) == hinted
+    assert stores and all("evict_first" in line for line in stores)
 
 
 def test_backward_pipeline_fits_in_shared_memory():
