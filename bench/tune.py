@@ -44,8 +44,8 @@ BWD_CONFIGS = [(p, c, w, st) for p in (2, 4) for c, w in ((128, 1), (128, 2), (2
                                                           (512, 4), (1024, 4), (1024, 8)) for st in (1, 3)]
 
 
-def last_compiled(jit_fn):
-    """The most recently compiled binary of a Triton kernel (registers and spills), across Triton versions."""
+def compiled(jit_fn):
+    """The compiled binaries of a Triton kernel in this process, oldest first, across Triton versions."""
     caches = getattr(jit_fn, "device_caches", None)
     kernels = []
     if caches:
@@ -54,12 +54,17 @@ def last_compiled(jit_fn):
     else:
         for cache in getattr(jit_fn, "cache", {}).values():
             kernels += list(cache.values())
-    return kernels[-1] if kernels else None
+    return kernels
 
 
-def regs(jit_fn):
-    k = last_compiled(jit_fn)
-    return f"{getattr(k, 'n_regs', '?')}r/{getattr(k, 'n_spills', '?')}s" if k is not None else "?"
+def regs(jit_fn, known):
+    """Registers and spills of the binary compiled since `known` binaries were: a configuration that only
+    reused an earlier one's binary (the same specialization) says so instead of naming another's."""
+    kernels = compiled(jit_fn)
+    if len(kernels) == known:
+        return "reused"
+    k = kernels[-1]
+    return f"{getattr(k, 'n_regs', '?')}r/{getattr(k, 'n_spills', '?')}s"
 
 
 def rel_err(got, want):
@@ -82,6 +87,7 @@ def _sweep(name, what, tiles, set_tile, run, error, floor, kernel, copies):
     for label, tile in tiles:
         set_tile(tile)
         launch.clear_plans()
+        known = len(compiled(kernel))
         try:
             err = error(run(0))
         except triton.runtime.errors.OutOfResources as e:
@@ -94,7 +100,7 @@ def _sweep(name, what, tiles, set_tile, run, error, floor, kernel, copies):
             continue
         rotation = lambda: [run(i) for i in range(copies)]
         t = triton.testing.do_bench_cudagraph(rotation, rep=REP_MS, return_mode="median") * 1e-3 / copies
-        print(f"  {name:8s} {what} {label}: {t * 1e6:7.1f} us  {floor / t:5.0%}  {regs(kernel)}  err {err:.1e}",
+        print(f"  {name:8s} {what} {label}: {t * 1e6:7.1f} us  {floor / t:5.0%}  {regs(kernel, known)}  err {err:.1e}",
               flush=True)
         best = min(best or (t, label), (t, label))
     return best
