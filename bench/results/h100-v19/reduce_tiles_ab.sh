@@ -11,5 +11,5 @@ echo "== main"; t scratch/main bench.tune --what bwd --shapes $S
 echo "== v1 (separate programs)"; t scratch/v1 bench.tune --what bwd --shapes $S --reduce-tiles $T
 echo "== v2 (side by side)"; t . bench.tune --what bwd --shapes $S --reduce-tiles $T
 echo "== main again"; t scratch/main bench.tune --what bwd --shapes $S
-} > $OUT/reduce_tiles_ab.log 2>&1
-grep -v "best" $OUT/reduce_tiles_ab.log
+} > $OUT/reduce_tiles_ab_rejected.log 2>&1
+grep -v "best" $OUT/reduce_tiles_ab_rejected.log
