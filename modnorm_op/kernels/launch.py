@@ -141,6 +141,8 @@ class _BackwardPlan:
     from_a: bool  # one modulation row: dweight's partials hold A, dscale has none (kernels/backward.py)
     dw_rows: int  # float32 partial rows for dweight (one per program), 0 if not needed
     mod_rows: int  # float32 partial rows for each of dscale and dshift (splits * n_mod), 0 if direct
+    ds_parts: bool  # dscale is summed from partial rows (not direct, not from A)
+    dsh_parts: bool  # dshift is summed from partial rows (not direct)
     splits: int  # partials per modulation row
     reduce_grid: tuple
 
@@ -188,13 +190,14 @@ def _backward_plan(shape, x_strides, dy_strides, scale_shape, scale_strides, w_s
     if not chunked:
         flags.update(BLOCK_R=tile.block_r, NUM_CHUNKS=tile.num_chunks, NUM_STAGES=tile.num_stages,
                      STRIDED_ROWS=tile.strided_rows, DW_PARTS_HOLD_A=from_a)
+    ds_parts, dsh_parts = need_ds and not direct and not from_a, need_dsh and not direct
     # one reduction launch: row 0 of its grid sums dweight's partials, rows 1.. dscale's then dshift's
     # ints, not bools: a bool in SymInt arithmetic breaks Inductor's value ranges
-    reduce_rows = int(need_dw) + (0 if direct else n_mod * (int(need_ds and not from_a) + int(need_dsh)))
+    reduce_rows = int(need_dw) + n_mod * (int(ds_parts) + int(dsh_parts))
     return _BackwardPlan(
         grid=(split.programs,), scalars=scalars, flags=flags, chunked=chunked, n_mod=n_mod, direct=direct,
-        from_a=from_a,
-        dw_rows=split.programs if need_dw else 0, mod_rows=0 if direct else split.splits * n_mod, splits=split.splits,
+        from_a=from_a, dw_rows=split.programs if need_dw else 0, mod_rows=0 if direct else split.splits * n_mod,
+        ds_parts=ds_parts, dsh_parts=dsh_parts, splits=split.splits,
         reduce_grid=(reduce_rows * triton.cdiv(n_cols, heuristics.REDUCE_TILE.block_d),),
     )
 
@@ -227,8 +230,8 @@ def backward(dy, x, weight, scale, shift_dtype, eps, offset, mode, aligned_shape
     partial = lambda rows, need: (torch.zeros if plan.chunked else torch.empty)(
         (rows, n_cols), dtype=compute_dtype(x.dtype), device=device) if need else None
     dw_part = partial(plan.dw_rows, need_dw)
-    ds_part = partial(plan.mod_rows, need_ds and not plan.direct and not plan.from_a)
-    dsh_part = partial(plan.mod_rows, need_dsh and not plan.direct)
+    ds_part = partial(plan.mod_rows, plan.ds_parts)
+    dsh_part = partial(plan.mod_rows, plan.dsh_parts)
     kernel = modnorm_backward_chunked_kernel if plan.chunked else modnorm_backward_kernel
     _launcher(kernel, x)[plan.grid](x, dy, dx, weight, scale, dw_part,
                                     ds if plan.direct else ds_part, dsh if plan.direct else dsh_part,
@@ -238,7 +241,7 @@ def backward(dy, x, weight, scale, shift_dtype, eps, offset, mode, aligned_shape
         _launcher(sum_partials_kernel, x)[plan.reduce_grid](
             dw_part, ds_part, dsh_part, dw, ds, dsh, x, weight, scale, plan.dw_rows, plan.splits, plan.n_mod, n_cols,
             weight.stride(0) if weight is not None else 0, scale.stride(-1), offset, MODE=MODE_IDS[mode],
-            NEED_DW=need_dw, NEED_DS=need_ds and not plan.direct, NEED_DSH=need_dsh and not plan.direct,
+            NEED_DW=need_dw, NEED_DS=need_ds and not plan.direct, NEED_DSH=plan.dsh_parts,
             FROM_A=plan.from_a,
             BLOCK_P=tile.block_p, BLOCK_D=tile.block_d, num_warps=tile.num_warps)
     return dx, dw, ds, dsh
