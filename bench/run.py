@@ -1,6 +1,7 @@
 """Benchmark: modnorm_op against the ways people write the modulated RMSNorm today.
 
     python -m bench.run [--out DIR] [--shapes dit_xl,flux] [--modulation per_batch] [--dtype bfloat16]
+                        [--variants "modnorm_op[graph],compile_ref"]
 
 Per shape and variant: forward, backward and forward+backward time (median of CUDA-event timings), peak
 memory, and the share of the bandwidth floor: the fewest bytes the op must move over the device-to-device
@@ -304,6 +305,7 @@ def main(argv=None):
     p.add_argument("--shapes", default=None, help="comma-separated names (default: all for the device)")
     p.add_argument("--modulation", default="per_batch", help="comma-separated: per_batch, per_token, global")
     p.add_argument("--dtype", default="bfloat16", help="comma-separated: bfloat16, float16, float32")
+    p.add_argument("--variants", default=None, help="comma-separated names (default: every one available)")
     args = p.parse_args(argv)
     device = "cuda" if torch.cuda.is_available() else "cpu"
 
@@ -319,6 +321,11 @@ def main(argv=None):
                 dtype=args.dtype, python=sys.version.split()[0])
     print(f"copy bandwidth (read + write): {bandwidth / 1e9:.0f} GB/s")
     variants = make_variants(device)
+    if args.variants:
+        unknown = set(args.variants.split(",")) - set(variants)
+        if unknown:
+            p.error(f"--variants: {sorted(unknown)} not among {sorted(variants)}")
+        variants = {k: v for k, v in variants.items() if k in args.variants.split(",")}
     rows = []
     for dtype_name in args.dtype.split(","):
         dtype = getattr(torch, dtype_name)

@@ -84,3 +84,15 @@ def test_compiled_block_rounds_rotate_the_order_and_report_each_rounds_speedup(m
     cb.write_reports(rows, meta, str(tmp_path))
     table_row = (tmp_path / "compile_block.md").read_text().splitlines()[-1]
     assert "| 1.00x (0.50-2.00) |" in table_row  # medians 20 / 20; rounds 20/10, 30/30, 10/20
+
+
+def test_run_times_only_the_variants_asked_for(tmp_path):
+    import json
+
+    from bench import run
+
+    assert run.main(["--out", str(tmp_path), "--shapes", "small", "--variants", "eager,modnorm_op"]) == 0
+    rows = json.loads((tmp_path / "bench.json").read_text())["rows"]
+    assert sorted(r["variant"] for r in rows) == ["eager", "modnorm_op"]
+    with pytest.raises(SystemExit):
+        run.main(["--out", str(tmp_path), "--variants", "modnorm_op,nonesuch"])
