@@ -39,9 +39,16 @@ FWD_CONFIGS = ([(r, w, None) for r in (1, 2) for w in (4, 8)]
 LOAD_AHEAD = (0, 1, heuristics.MAX_FORWARD_CHUNKS)  # forward chunks loaded ahead of the stores (the last: all)
 REP_MS = 100  # do_bench_cudagraph's measuring time per configuration (--rep)
 COMPILE_ONLY = False  # --compile-only: compile and check each configuration, time none (fills Triton's cache)
+MIN_COPIES = 1  # --min-copies: the fewest input copies a timing rotates through
+
 # (programs/SM, columns per chunk, warps, pipeline stages; 1: the next row prefetched in registers); one row
 BWD_CONFIGS = [(p, c, w, st) for p in (2, 4) for c, w in ((128, 1), (128, 2), (256, 1), (256, 2), (256, 4), (512, 2),
                                                           (512, 4), (1024, 4), (1024, 8)) for st in (1, 3)]
+
+
+def _copies(inputs, dy):
+    """Input copies for one rotation: bench.run.rotation_count's, at least MIN_COPIES."""
+    return max(rotation_count(inputs, dy, "cuda"), MIN_COPIES)
 
 
 def compiled(jit_fn):
@@ -129,7 +136,7 @@ def tune_forward(name, shape, bandwidth, sweep):
         heuristics.forward_tile = lambda n_cols, max_block_d=None, elem_bytes=2: tile
 
     floor = floor_bytes(x, w, s)["fwd"] / bandwidth
-    xs = [x] + [x.clone() for _ in range(rotation_count((x, w, s, sh), x, "cuda") - 1)]  # x and y's bytes
+    xs = [x] + [x.clone() for _ in range(_copies((x, w, s, sh), x) - 1)]  # x and y's bytes
     best = _sweep(name, "fwd", tiles, set_tile,
                   lambda i: launch.forward(xs[i], w, s, sh, 1e-6, 0.0, "llama", (shape[0], 1)),
                   lambda got: rel_err(got, want), floor, fwd_kernels.modnorm_forward_kernel, len(xs))
@@ -168,7 +175,7 @@ def tune_backward(name, shape, bandwidth, configs, modulation, reduce_tiles=()):
             heuristics.REDUCE_TILE = tile
 
     floor = floor_bytes(x, w, s)["bwd"] / bandwidth
-    pairs = [(x, dy)] + [(x.clone(), dy.clone()) for _ in range(rotation_count((x, w, s, sh), dy, "cuda") - 1)]
+    pairs = [(x, dy)] + [(x.clone(), dy.clone()) for _ in range(_copies((x, w, s, sh), dy) - 1)]
     best = _sweep(name, "bwd", tiles, set_tile,
                   lambda i: launch.backward(pairs[i][1], pairs[i][0], w, s, sh.dtype, 1e-6, 0.0, "llama", aligned,
                                             [True] * 4),
@@ -272,7 +279,7 @@ def host_times(device, forward_calls=1000, step_calls=300):
 
 
 def main(argv=None):
-    global REP_MS, COMPILE_ONLY
+    global REP_MS, COMPILE_ONLY, MIN_COPIES
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--what", default="fwd,bwd,host")
     p.add_argument("--shapes", default=",".join(GPU_SHAPES))
@@ -284,10 +291,12 @@ def main(argv=None):
                    "the default, comma-separated partials:columns:warps, e.g. 128:16:4")
     p.add_argument("--modulation", default="per_batch", choices=sorted(ALIGNED), help="backward sweep")
     p.add_argument("--rep", type=int, default=REP_MS, help="milliseconds of replay per configuration")
+    p.add_argument("--min-copies", type=int, default=1, help="rotate through at least this many input copies "
+                   "(default: bench.run.rotation_count's), e.g. to outnumber lines a kernel leaves protected in L2")
     p.add_argument("--compile-only", action="store_true", help="compile and check every configuration, time "
                    "none: parallel processes of this fill Triton's disk cache before one timed sweep")
     args = p.parse_args(argv)
-    REP_MS, COMPILE_ONLY = args.rep, args.compile_only
+    REP_MS, COMPILE_ONLY, MIN_COPIES = args.rep, args.compile_only, args.min_copies
     what = args.what.split(",")
     if what == ["host"] and not torch.cuda.is_available():
         print(f"CPU, torch {torch.__version__}", flush=True)
