@@ -11,7 +11,8 @@ go out k chunks before its store; k = NUM_CHUNKS loads everything before the fir
 Cache hints, where a row is read twice: its first reads ask to stay (evict_last), its second reads and
 the stores of y to go first (evict_first). On an H100 that is 0.2-0.6 us faster at every benchmark shape
 than no hints, and faster than hinting only the chunks read again (bench/NOTES.md v18); a memory-bound
-kernel reading y right after gives that back, since less of y is left in L2 (NOTES v19).
+kernel reading y right after gives that back, since less of y is left in L2 (NOTES v19). Storing y with no
+hint, or reading chunk 0 (kept in registers) with none, made the forward 0.1-0.5 us slower (NOTES v20).
 """
 import triton
 import triton.language as tl
