@@ -1,0 +1,124 @@
+"""Where the forward's time goes past a copy's: the forward's tile doing less, step by step.
+
+    python -m bench.fwd_breakdown [--shapes lumina2,z_image]
+
+bench/copy_at_size.py shows our forward taking 1.05-1.12x the time of `y.copy_(x)` at the short shapes. This
+times, per shape and in one process (CUDA graphs, inputs rotated as bench.run does), a probe kernel on the
+forward's own tile (heuristics.forward_tile: one row per program, its chunks and warps) at three levels:
+  copy   each chunk of x loaded and stored (no reduction, no second read);
+  norm   x * rstd: every chunk loaded for the sum of squares, then read again (from L2) and stored, with the
+         forward's cache hints; "norm, in registers" keeps the chunks instead of reading them again;
+  full   the whole formula, weight, scale and shift loaded per chunk before its store;
+then the shipped forward and torch's copy. The steps between them say what the one-row-per-program layout,
+the reduction and second read, and the modulation loads each cost. Every result is checked before timing.
+Needs a GPU.
+"""
+import argparse
+import sys
+
+import torch
+import triton
+import triton.language as tl
+
+import modnorm_op
+from bench.copy_at_size import graph_us
+from bench.run import GPU_SHAPES, copy_bandwidth, floor_bytes, make_inputs, rotation_count
+from bench.tune import rel_err
+from modnorm_op import heuristics
+
+COPY, NORM, FULL = 0, 1, 2  # probe_kernel's LEVEL
+
+
+@triton.jit
+def probe_kernel(X, Y, W, SCALE, SHIFT, n_cols, rows_per_mod, eps, LEVEL: tl.constexpr, REREAD: tl.constexpr,
+                 BLOCK_D: tl.constexpr, NUM_CHUNKS: tl.constexpr):
+    row = tl.program_id(0).to(tl.int64)
+    x_row, mod_row = row * n_cols, (row // rows_per_mod) * n_cols
+    if LEVEL == 0:  # COPY
+        for c in tl.static_range(NUM_CHUNKS):
+            cols = c * BLOCK_D + tl.arange(0, BLOCK_D)
+            tl.store(Y + x_row + cols, tl.load(X + x_row + cols, mask=cols < n_cols), mask=cols < n_cols)
+    else:
+        squares = tl.zeros([BLOCK_D], tl.float32)
+        xs = ()
+        for c in tl.static_range(NUM_CHUNKS):
+            cols = c * BLOCK_D + tl.arange(0, BLOCK_D)
+            xf = tl.load(X + x_row + cols, mask=cols < n_cols, other=0.0,
+                         eviction_policy="evict_last" if REREAD else "").to(tl.float32)
+            squares += xf * xf
+            if not REREAD:
+                xs += (xf,)
+        rstd = 1.0 / tl.sqrt(tl.sum(squares, 0) / n_cols + eps)
+        for c in tl.static_range(NUM_CHUNKS):
+            cols = c * BLOCK_D + tl.arange(0, BLOCK_D)
+            ok = cols < n_cols
+            if REREAD:
+                xf = tl.load(X + x_row + cols, mask=ok, other=0.0, eviction_policy="evict_first").to(tl.float32)
+            else:
+                xf = xs[c]
+            y = xf * rstd
+            if LEVEL == 2:  # FULL
+                w = tl.load(W + cols, mask=ok, other=0.0).to(tl.float32)
+                scale = tl.load(SCALE + mod_row + cols, mask=ok, other=0.0).to(tl.float32)
+                shift = tl.load(SHIFT + mod_row + cols, mask=ok, other=0.0).to(tl.float32)
+                y = y.to(Y.dtype.element_ty).to(tl.float32) * w  # the "llama" rounding point
+                y = y * (1.0 + scale) + shift
+            tl.store(Y + x_row + cols, y.to(Y.dtype.element_ty), mask=ok, eviction_policy="evict_first")
+
+
+def probe(level, reread, x, weight, scale, shift, y, eps=1e-6):
+    tile = heuristics.forward_tile(x.shape[-1])
+    n_rows = x.numel() // x.shape[-1]
+    probe_kernel[(n_rows,)](x, y, weight, scale, shift, x.shape[-1], x.shape[1], eps, LEVEL=level, REREAD=reread,
+                            BLOCK_D=tile.block_d, NUM_CHUNKS=tile.num_chunks, num_warps=tile.num_warps)
+    return y
+
+
+def expected(level, x, weight, scale, shift, eps=1e-6):
+    if level == COPY:
+        return x.double()
+    n = x.double() * torch.rsqrt(x.double().pow(2).mean(-1, keepdim=True) + eps)
+    if level == NORM:
+        return n
+    return n.to(x.dtype).double() * weight.double() * (1 + scale.double()) + shift.double()
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--shapes", default="dit_xl,flux,lumina2,z_image")
+    args = p.parse_args(argv)
+    if not torch.cuda.is_available():
+        print("bench.fwd_breakdown times GPU kernels: run it on a CUDA GPU.")
+        return 0
+    bandwidth = copy_bandwidth("cuda")
+    print(f"{torch.cuda.get_device_name()}, torch {torch.__version__}, triton {triton.__version__}; "
+          f"large-copy bandwidth {bandwidth / 1e9:.0f} GB/s (read + write); us, and x the copy's time")
+    steps = [("copy", COPY, False), ("norm", NORM, True), ("norm, in registers", NORM, False), ("full", FULL, True)]
+    print("| shape | tile | torch copy | " + " | ".join(s[0] for s in steps) + " | modnorm_op forward |")
+    print("|---|---|---|" + "---|" * len(steps) + "---|")
+    for name in args.shapes.split(","):
+        shape = GPU_SHAPES[name]
+        x, weight, scale, shift = (t.detach() for t in make_inputs(shape, "per_batch", torch.bfloat16, "cuda"))
+        copies = rotation_count((x, weight, scale, shift), x, "cuda")
+        xs = [x.clone() for _ in range(copies)]
+        ys = [torch.empty_like(x) for _ in range(copies)]
+        times = [graph_us(lambda: [yi.copy_(xi) for xi, yi in zip(xs, ys)]) / copies]
+        for label, level, reread in steps:
+            got = probe(level, reread, x, weight, scale, shift, torch.empty_like(x))
+            want = expected(level, x, weight, scale, shift)
+            err = rel_err(got, want)
+            if not err < 1e-2:  # a bf16 output's rounding: 3e-3 to 6e-3 here
+                raise SystemExit(f"{name} {label}: wrong result (relative error {err:.1e}): stopping")
+            times.append(graph_us(lambda: [probe(level, reread, xi, weight, scale, shift, yi)
+                                           for xi, yi in zip(xs, ys)]) / copies)
+        times.append(graph_us(lambda: [modnorm_op.modulated_rms_norm(xi, weight, scale, shift) for xi in xs]) / copies)
+        tile = heuristics.forward_tile(shape[2])
+        floor_us = floor_bytes(x, weight, scale)["fwd"] / bandwidth * 1e6
+        cells = " | ".join(f"{t:.1f} ({t / times[0]:.2f})" for t in times)
+        print(f"| {name} {shape}, floor {floor_us:.1f} | {tile.num_chunks} x {tile.block_d}, {tile.num_warps} warps | "
+              f"{cells} |", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
