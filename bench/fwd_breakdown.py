@@ -4,14 +4,16 @@
 
 bench/copy_at_size.py shows our forward taking 1.05-1.12x the time of `y.copy_(x)` at the short shapes. This
 times, per shape and in one process (CUDA graphs, inputs rotated as bench.run does), a probe kernel on the
-forward's own tile (heuristics.forward_tile: one row per program, its chunks and warps) at three levels:
-  copy   each chunk of x loaded and stored (no reduction, no second read);
-  norm   x * rstd: every chunk loaded for the sum of squares, then read again (from L2) and stored, with the
-         forward's cache hints; "norm, in registers" keeps the chunks instead of reading them again;
-  full   the whole formula, weight, scale and shift loaded per chunk before its store;
+forward's own tile (heuristics.forward_tile: one row per program, its chunks and warps) at four levels:
+  copy            each chunk of x loaded and stored (no reduction, no second read);
+  norm            x * rstd: every chunk loaded for the sum of squares, then read again (from L2) and stored,
+                  with the forward's cache hints; "in registers" keeps the chunks instead of reading them again;
+  norm * weight   and the weight, loaded per chunk before its store;
+  full            and scale and shift (per batch) too; "2 rows", "4 rows": that many rows of one batch item
+                  per program (warps multiplied alike), the weight, scale and shift loaded once for them;
 then the shipped forward and torch's copy. The steps between them say what the one-row-per-program layout,
-the reduction and second read, and the modulation loads each cost. Every result is checked before timing.
-Needs a GPU.
+the reduction and second read, and each of the modulation loads cost. Every result is checked before
+timing. Needs a GPU.
 """
 import argparse
 import sys
@@ -26,51 +28,63 @@ from bench.run import GPU_SHAPES, copy_bandwidth, floor_bytes, make_inputs, rota
 from bench.tune import rel_err
 from modnorm_op import heuristics
 
-COPY, NORM, FULL = 0, 1, 2  # probe_kernel's LEVEL
+COPY, NORM, WEIGHT, FULL = 0, 1, 2, 3  # probe_kernel's LEVEL
 
 
 @triton.jit
 def probe_kernel(X, Y, W, SCALE, SHIFT, n_cols, rows_per_mod, eps, LEVEL: tl.constexpr, REREAD: tl.constexpr,
-                 BLOCK_D: tl.constexpr, NUM_CHUNKS: tl.constexpr):
-    row = tl.program_id(0).to(tl.int64)
-    x_row, mod_row = row * n_cols, (row // rows_per_mod) * n_cols
+                 BLOCK_R: tl.constexpr, BLOCK_D: tl.constexpr, NUM_CHUNKS: tl.constexpr):
+    """BLOCK_R rows of one modulation row per program (the caller checks that they share it): weight, scale
+    and shift are loaded once per program as [BLOCK_D] vectors and broadcast over the rows."""
+    first = tl.program_id(0).to(tl.int64) * BLOCK_R
+    x_rows = (first + tl.arange(0, BLOCK_R))[:, None] * n_cols
+    mod_row = (first // rows_per_mod) * n_cols
     if LEVEL == 0:  # COPY
         for c in tl.static_range(NUM_CHUNKS):
             cols = c * BLOCK_D + tl.arange(0, BLOCK_D)
-            tl.store(Y + x_row + cols, tl.load(X + x_row + cols, mask=cols < n_cols), mask=cols < n_cols)
+            ok = (cols < n_cols)[None, :]
+            tl.store(Y + x_rows + cols[None, :], tl.load(X + x_rows + cols[None, :], mask=ok), mask=ok)
     else:
-        squares = tl.zeros([BLOCK_D], tl.float32)
+        squares = tl.zeros([BLOCK_R, BLOCK_D], tl.float32)
         xs = ()
         for c in tl.static_range(NUM_CHUNKS):
             cols = c * BLOCK_D + tl.arange(0, BLOCK_D)
-            xf = tl.load(X + x_row + cols, mask=cols < n_cols, other=0.0,
+            xf = tl.load(X + x_rows + cols[None, :], mask=(cols < n_cols)[None, :], other=0.0,
                          eviction_policy="evict_last" if REREAD else "").to(tl.float32)
             squares += xf * xf
             if not REREAD:
                 xs += (xf,)
-        rstd = 1.0 / tl.sqrt(tl.sum(squares, 0) / n_cols + eps)
+        rstd = (1.0 / tl.sqrt(tl.sum(squares, 1) / n_cols + eps))[:, None]
         for c in tl.static_range(NUM_CHUNKS):
             cols = c * BLOCK_D + tl.arange(0, BLOCK_D)
             ok = cols < n_cols
             if REREAD:
-                xf = tl.load(X + x_row + cols, mask=ok, other=0.0, eviction_policy="evict_first").to(tl.float32)
+                xf = tl.load(X + x_rows + cols[None, :], mask=ok[None, :], other=0.0,
+                             eviction_policy="evict_first").to(tl.float32)
             else:
                 xf = xs[c]
             y = xf * rstd
-            if LEVEL == 2:  # FULL
+            if LEVEL >= 2:  # WEIGHT, at the "llama" rounding point
                 w = tl.load(W + cols, mask=ok, other=0.0).to(tl.float32)
+                y = y.to(Y.dtype.element_ty).to(tl.float32) * w[None, :]
+            if LEVEL == 3:  # FULL
                 scale = tl.load(SCALE + mod_row + cols, mask=ok, other=0.0).to(tl.float32)
                 shift = tl.load(SHIFT + mod_row + cols, mask=ok, other=0.0).to(tl.float32)
-                y = y.to(Y.dtype.element_ty).to(tl.float32) * w  # the "llama" rounding point
-                y = y * (1.0 + scale) + shift
-            tl.store(Y + x_row + cols, y.to(Y.dtype.element_ty), mask=ok, eviction_policy="evict_first")
+                y = y * (1.0 + scale[None, :]) + shift[None, :]
+            tl.store(Y + x_rows + cols[None, :], y.to(Y.dtype.element_ty), mask=ok[None, :],
+                     eviction_policy="evict_first")
 
 
-def probe(level, reread, x, weight, scale, shift, y, eps=1e-6):
+def probe(level, reread, rows, x, weight, scale, shift, y, eps=1e-6):
+    """probe_kernel on x (B, T, D) with per-batch scale and shift, `rows` rows per program with the forward's
+    tile otherwise (warps multiplied by `rows`)."""
     tile = heuristics.forward_tile(x.shape[-1])
+    if x.shape[1] % rows:
+        raise ValueError(f"rows={rows} must divide T={x.shape[1]}: a program's rows share one modulation row")
     n_rows = x.numel() // x.shape[-1]
-    probe_kernel[(n_rows,)](x, y, weight, scale, shift, x.shape[-1], x.shape[1], eps, LEVEL=level, REREAD=reread,
-                            BLOCK_D=tile.block_d, NUM_CHUNKS=tile.num_chunks, num_warps=tile.num_warps)
+    probe_kernel[(n_rows // rows,)](x, y, weight, scale, shift, x.shape[-1], x.shape[1], eps, LEVEL=level,
+                                    REREAD=reread, BLOCK_R=rows, BLOCK_D=tile.block_d, NUM_CHUNKS=tile.num_chunks,
+                                    num_warps=tile.num_warps * rows)
     return y
 
 
@@ -80,7 +94,8 @@ def expected(level, x, weight, scale, shift, eps=1e-6):
     n = x.double() * torch.rsqrt(x.double().pow(2).mean(-1, keepdim=True) + eps)
     if level == NORM:
         return n
-    return n.to(x.dtype).double() * weight.double() * (1 + scale.double()) + shift.double()
+    h = n.to(x.dtype).double() * weight.double()
+    return h if level == WEIGHT else h * (1 + scale.double()) + shift.double()
 
 
 def main(argv=None):
@@ -93,7 +108,9 @@ def main(argv=None):
     bandwidth = copy_bandwidth("cuda")
     print(f"{torch.cuda.get_device_name()}, torch {torch.__version__}, triton {triton.__version__}; "
           f"large-copy bandwidth {bandwidth / 1e9:.0f} GB/s (read + write); us, and x the copy's time")
-    steps = [("copy", COPY, False), ("norm", NORM, True), ("norm, in registers", NORM, False), ("full", FULL, True)]
+    steps = [("copy", COPY, False, 1), ("norm", NORM, True, 1), ("norm, in registers", NORM, False, 1),
+             ("norm * weight", WEIGHT, True, 1), ("full", FULL, True, 1), ("full, 2 rows", FULL, True, 2),
+             ("full, 4 rows", FULL, True, 4)]
     print("| shape | tile | torch copy | " + " | ".join(s[0] for s in steps) + " | modnorm_op forward |")
     print("|---|---|---|" + "---|" * len(steps) + "---|")
     for name in args.shapes.split(","):
@@ -103,13 +120,13 @@ def main(argv=None):
         xs = [x.clone() for _ in range(copies)]
         ys = [torch.empty_like(x) for _ in range(copies)]
         times = [graph_us(lambda: [yi.copy_(xi) for xi, yi in zip(xs, ys)]) / copies]
-        for label, level, reread in steps:
-            got = probe(level, reread, x, weight, scale, shift, torch.empty_like(x))
+        for label, level, reread, rows in steps:
+            got = probe(level, reread, rows, x, weight, scale, shift, torch.empty_like(x))
             want = expected(level, x, weight, scale, shift)
             err = rel_err(got, want)
             if not err < 1e-2:  # a bf16 output's rounding: 3e-3 to 6e-3 here
                 raise SystemExit(f"{name} {label}: wrong result (relative error {err:.1e}): stopping")
-            times.append(graph_us(lambda: [probe(level, reread, xi, weight, scale, shift, yi)
+            times.append(graph_us(lambda: [probe(level, reread, rows, xi, weight, scale, shift, yi)
                                            for xi, yi in zip(xs, ys)]) / copies)
         times.append(graph_us(lambda: [modnorm_op.modulated_rms_norm(xi, weight, scale, shift) for xi in xs]) / copies)
         tile = heuristics.forward_tile(shape[2])
