@@ -10,7 +10,8 @@ forward's own tile (heuristics.forward_tile: one row per program, its chunks and
                   with the forward's cache hints; "in registers" keeps the chunks instead of reading them again;
   norm * weight   and the weight, loaded per chunk before its store;
   full            and scale and shift (per batch) too; "2 rows", "4 rows": that many rows of one batch item
-                  per program (warps multiplied alike), the weight, scale and shift loaded once for them;
+                  per program, each thread on the same columns of each (the warps unchanged), so that it
+                  loads the weight, scale and shift once for them;
 then the shipped forward and torch's copy. The steps between them say what the one-row-per-program layout,
 the reduction and second read, and each of the modulation loads cost. Every result is checked before
 timing. Needs a GPU.
@@ -77,14 +78,14 @@ def probe_kernel(X, Y, W, SCALE, SHIFT, n_cols, rows_per_mod, eps, LEVEL: tl.con
 
 def probe(level, reread, rows, x, weight, scale, shift, y, eps=1e-6):
     """probe_kernel on x (B, T, D) with per-batch scale and shift, `rows` rows per program with the forward's
-    tile otherwise (warps multiplied by `rows`)."""
+    tile otherwise."""
     tile = heuristics.forward_tile(x.shape[-1])
     if x.shape[1] % rows:
         raise ValueError(f"rows={rows} must divide T={x.shape[1]}: a program's rows share one modulation row")
     n_rows = x.numel() // x.shape[-1]
     probe_kernel[(n_rows // rows,)](x, y, weight, scale, shift, x.shape[-1], x.shape[1], eps, LEVEL=level,
                                     REREAD=reread, BLOCK_R=rows, BLOCK_D=tile.block_d, NUM_CHUNKS=tile.num_chunks,
-                                    num_warps=tile.num_warps * rows)
+                                    num_warps=tile.num_warps)
     return y
 
 

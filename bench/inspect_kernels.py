@@ -126,7 +126,7 @@ def cuda_plans(tile=None, fwd_tile=None, dump=None):
             1, chunk, triton.cdiv(n_cols, chunk), warps, per_sm, stages)
     if fwd_tile:
         rows, fwd_chunk, fwd_warps, ahead = fwd_tile  # names of their own: the lambdas bind late
-        heuristics.forward_tile = lambda n_cols, max_block_d=None, elem_bytes=2: heuristics.Tile(
+        heuristics.forward_tile = lambda n_cols, *sizes: heuristics.Tile(
             rows, fwd_chunk, triton.cdiv(n_cols, fwd_chunk), fwd_warps, load_ahead=ahead)
     launch._launcher = CompileInsteadOfLaunch(lambda *a: describe(*a, dump=dump))
     # the backward plan is keyed by the device: plan for CUDA, uncached, so no CPU plan is replaced
