@@ -2,6 +2,8 @@
 loop (when the inputs are rotated so that a working set that fits in L2 is not timed from the cache, every
 call gets its own input set and its own gradients, and the times are per call), bench/ab.py's import of
 another checkout's package, and bench/compile_block.py's rounds."""
+import os
+
 import pytest
 import torch
 
@@ -91,8 +93,25 @@ def test_run_times_only_the_variants_asked_for(tmp_path):
 
     from bench import run
 
-    assert run.main(["--out", str(tmp_path), "--shapes", "small", "--variants", "eager,modnorm_op"]) == 0
+    # the peers only: the op under the Triton interpreter would take minutes of timing loops
+    assert run.main(["--out", str(tmp_path), "--shapes", "small", "--variants", "eager,hf_style"]) == 0
     rows = json.loads((tmp_path / "bench.json").read_text())["rows"]
-    assert sorted(r["variant"] for r in rows) == ["eager", "modnorm_op"]
+    assert sorted(r["variant"] for r in rows) == ["eager", "hf_style"]
     with pytest.raises(SystemExit):
         run.main(["--out", str(tmp_path), "--variants", "modnorm_op,nonesuch"])
+
+
+@pytest.mark.skipif(os.environ.get("TRITON_INTERPRET") != "1", reason="a Triton kernel: on CPU, interpreter only")
+@pytest.mark.parametrize("level, reread, rows", [(0, False, 1), (1, True, 1), (1, False, 1), (2, True, 1),
+                                                 (3, True, 1), (3, True, 2), (3, True, 4)])
+def test_forward_breakdown_probe_computes_each_level(level, reread, rows):
+    """bench/fwd_breakdown.py's probe kernel, each level against its float64 expectation (two chunks of
+    1152 columns, the second masked; rows of one batch item per program): bf16 output, 1e-2 as the script
+    checks."""
+    from bench import fwd_breakdown
+    from bench.run import make_inputs
+    from bench.tune import rel_err
+
+    x, w, s, sh = (t.detach() for t in make_inputs((2, 8, 1152), "per_batch", torch.bfloat16, "cpu"))
+    got = fwd_breakdown.probe(level, reread, rows, x, w, s, sh, torch.empty_like(x))
+    assert rel_err(got, fwd_breakdown.expected(level, x, w, s, sh)) < 1e-2
