@@ -5,7 +5,8 @@
 bench/copy_at_size.py shows our forward taking 1.05-1.12x the time of `y.copy_(x)` at the short shapes. This
 times, per shape and in one process (CUDA graphs, inputs rotated as bench.run does), a probe kernel on the
 forward's own tile (heuristics.forward_tile: one row per program, its chunks and warps) at four levels:
-  copy            each chunk of x loaded and stored (no reduction, no second read);
+  copy            each chunk of x loaded and stored (no reduction, no second read; each load waits for the
+                  previous chunk's store, which the compiler must assume may alias x);
   norm            x * rstd: every chunk loaded for the sum of squares, then read again (from L2) and stored,
                   with the forward's cache hints; "in registers" keeps the chunks instead of reading them again;
   norm * weight   and the weight, loaded per chunk before its store;
