@@ -14,15 +14,11 @@ checked against float64 first.
 import argparse
 
 import torch
-import triton.testing
 
+from bench.copy_at_size import graph_us
 from bench.run import GPU_SHAPES, make_inputs, rotation_count
 from bench.tune import reference64, rel_err
 from modnorm_op.kernels import launch
-
-
-def per_call(fn, copies):
-    return triton.testing.do_bench_cudagraph(fn, rep=200, return_mode="median") * 1e3 / copies  # us
 
 
 def main(argv=None):
@@ -41,11 +37,11 @@ def main(argv=None):
         err = rel_err(norm(x), want)
         assert err < 1e-2, f"{name}: forward wrong (rel err {err:.1e})"
         ys = [norm(xi) for xi in xs]
-        forward = per_call(lambda: [norm(xi) for xi in xs], copies)
+        forward = graph_us(lambda: [norm(xi) for xi in xs]) / copies
         consumers = {"matmul": lambda y: torch.nn.functional.linear(y, weight), "elementwise": lambda y: y * 2}
         for label, consume in consumers.items():
-            cold = per_call(lambda: [consume(yi) for yi in ys], copies)
-            chained = per_call(lambda: [consume(norm(xi)) for xi in xs], copies)
+            cold = graph_us(lambda: [consume(yi) for yi in ys]) / copies
+            chained = graph_us(lambda: [consume(norm(xi)) for xi in xs]) / copies
             print(f"{name:8s} forward {forward:6.1f} us  {label:11s} cold {cold:6.1f} us, right after the forward "
                   f"{chained - forward:6.1f} us (forward then it: {chained:6.1f})", flush=True)
 
