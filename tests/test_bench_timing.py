@@ -105,9 +105,9 @@ def test_run_times_only_the_variants_asked_for(tmp_path):
 @pytest.mark.parametrize("level, reread, rows", [(0, False, 1), (1, True, 1), (1, False, 1), (2, True, 1),
                                                  (3, True, 1), (3, True, 2), (3, True, 4)])
 def test_forward_breakdown_probe_computes_each_level(level, reread, rows):
-    """bench/fwd_breakdown.py's probe kernel, each level against its float64 expectation (two chunks of
-    1152 columns, the second masked; rows of one batch item per program): bf16 output, 1e-2 as the script
-    checks."""
+    """bench/fwd_breakdown.py's probe kernel, each level against its float64 expectation (D = 1152: the
+    forward's five chunks of 256 columns, the last half masked; rows of one batch item per program): bf16
+    output, 1e-2 as the script checks."""
     from bench import fwd_breakdown
     from bench.run import make_inputs
     from bench.tune import rel_err
