@@ -1,6 +1,6 @@
 # One device call (NOTES v20 item 5, v21). On the development machine first:
 #   mkdir -p scratch/main && git archive HEAD modnorm_op | tar -x -C scratch/main
-#   git apply bench/results/h100-v20/fwd_shared_modulation_unmeasured.diff
+#   git apply bench/results/h100-v21/fwd_shared_modulation_rejected.diff (v20's unmeasured diff, moved)
 #   cp -r modnorm_op scratch/rows4 and set FORWARD_SHARED_ROWS = 4 there
 #   tests/test_kernel_compile.py under triton 3.6 (the GPU's), on the CPU
 # then run this script with carry ["scratch/main", "scratch/rows4"]. It runs the GPU suite on the diff, then
