@@ -10,7 +10,8 @@ forward's own tile (heuristics.forward_tile: one row per program, its chunks and
   norm            x * rstd: every chunk loaded for the sum of squares, then read again (from L2) and stored,
                   with the forward's cache hints; "in registers" keeps the chunks instead of reading them again;
   norm * weight   and the weight, loaded per chunk before its store;
-  full            and scale and shift (per batch) too; "2 rows", "4 rows": that many rows of one batch item
+  full            and scale and shift (per batch) too; "in registers" as for norm; "2 rows", "4 rows": that
+                  many rows of one batch item
                   per program, each thread on the same columns of each (the warps unchanged), so that it
                   loads the weight, scale and shift once for them;
 then the shipped forward and torch's copy. The steps between them say what the one-row-per-program layout,
@@ -31,6 +32,10 @@ from bench.tune import rel_err
 from modnorm_op import heuristics
 
 COPY, NORM, WEIGHT, FULL = 0, 1, 2, 3  # probe_kernel's LEVEL
+# (label, LEVEL, x read again from L2 in the second pass (else kept in registers), rows per program)
+STEPS = [("copy", COPY, False, 1), ("norm", NORM, True, 1), ("norm, in registers", NORM, False, 1),
+         ("norm * weight", WEIGHT, True, 1), ("full", FULL, True, 1), ("full, in registers", FULL, False, 1),
+         ("full, 2 rows", FULL, True, 2), ("full, 4 rows", FULL, True, 4)]
 
 
 @triton.jit
@@ -110,11 +115,8 @@ def main(argv=None):
     bandwidth = copy_bandwidth("cuda")
     print(f"{torch.cuda.get_device_name()}, torch {torch.__version__}, triton {triton.__version__}; "
           f"large-copy bandwidth {bandwidth / 1e9:.0f} GB/s (read + write); us, and x the copy's time")
-    steps = [("copy", COPY, False, 1), ("norm", NORM, True, 1), ("norm, in registers", NORM, False, 1),
-             ("norm * weight", WEIGHT, True, 1), ("full", FULL, True, 1), ("full, 2 rows", FULL, True, 2),
-             ("full, 4 rows", FULL, True, 4)]
-    print("| shape | tile | torch copy | " + " | ".join(s[0] for s in steps) + " | modnorm_op forward |")
-    print("|---|---|---|" + "---|" * len(steps) + "---|")
+    print("| shape | tile | torch copy | " + " | ".join(s[0] for s in STEPS) + " | modnorm_op forward |")
+    print("|---|---|---|" + "---|" * len(STEPS) + "---|")
     for name in args.shapes.split(","):
         shape = GPU_SHAPES[name]
         x, weight, scale, shift = (t.detach() for t in make_inputs(shape, "per_batch", torch.bfloat16, "cuda"))
@@ -128,11 +130,11 @@ def main(argv=None):
                 raise SystemExit(f"{name} {label}: wrong result (relative error {err:.1e}): stopping")
 
         check("torch copy", torch.empty_like(x).copy_(x), COPY)
-        for label, level, reread, rows in steps:
+        for label, level, reread, rows in STEPS:
             check(label, probe(level, reread, rows, x, weight, scale, shift, torch.empty_like(x)), level)
         check("modnorm_op forward", modnorm_op.modulated_rms_norm(x, weight, scale, shift), FULL)
         times = [graph_us(lambda: [yi.copy_(xi) for xi, yi in zip(xs, ys)]) / copies]
-        for label, level, reread, rows in steps:
+        for label, level, reread, rows in STEPS:
             times.append(graph_us(lambda: [probe(level, reread, rows, xi, weight, scale, shift, yi)
                                            for xi, yi in zip(xs, ys)]) / copies)
         times.append(graph_us(lambda: [modnorm_op.modulated_rms_norm(xi, weight, scale, shift) for xi in xs]) / copies)

@@ -7,6 +7,7 @@ import os
 import pytest
 import torch
 
+from bench import fwd_breakdown
 from bench.run import measure
 
 
@@ -102,13 +103,11 @@ def test_run_times_only_the_variants_asked_for(tmp_path):
 
 
 @pytest.mark.skipif(os.environ.get("TRITON_INTERPRET") != "1", reason="a Triton kernel: on CPU, interpreter only")
-@pytest.mark.parametrize("level, reread, rows", [(0, False, 1), (1, True, 1), (1, False, 1), (2, True, 1),
-                                                 (3, True, 1), (3, True, 2), (3, True, 4)])
-def test_forward_breakdown_probe_computes_each_level(level, reread, rows):
+@pytest.mark.parametrize("label, level, reread, rows", fwd_breakdown.STEPS, ids=[s[0] for s in fwd_breakdown.STEPS])
+def test_forward_breakdown_probe_computes_each_level(label, level, reread, rows):
     """bench/fwd_breakdown.py's probe kernel, each level against its float64 expectation (D = 1152: the
     forward's five chunks of 256 columns, the last half masked; rows of one batch item per program): bf16
     output, 1e-2 as the script checks."""
-    from bench import fwd_breakdown
     from bench.run import make_inputs
     from bench.tune import rel_err
 
