@@ -11,9 +11,8 @@ forward's own tile (heuristics.forward_tile: one row per program, its chunks and
                   with the forward's cache hints; "in registers" keeps the chunks instead of reading them again;
   norm * weight   and the weight, loaded per chunk before its store;
   full            and scale and shift (per batch) too; "in registers" as for norm; "2 rows", "4 rows": that
-                  many rows of one batch item
-                  per program, each thread on the same columns of each (the warps unchanged), so that it
-                  loads the weight, scale and shift once for them;
+                  many rows of one batch item per program, each thread on the same columns of each (the
+                  warps unchanged), so that it loads the weight, scale and shift once for them;
 then the shipped forward and torch's copy. The steps between them say what the one-row-per-program layout,
 the reduction and second read, and each of the modulation loads cost. Every result is checked before
 timing. Needs a GPU.
