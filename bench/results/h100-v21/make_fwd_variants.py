@@ -8,6 +8,7 @@ keepx    x kept in registers between the passes, no second read, first reads unh
          "full, in registers"); keepx0: and nothing loaded ahead (FORWARD_LOAD_AHEAD = 0, as the probe)
 *_f32    rstd as the probe computes it, in float32 (1 / sqrt), not float64 rounded once
 *_nomask no row mask: row_ok a compile-time true (every program's rows exist at BLOCK_R = 1)
+*_linear x's and y's row offsets as row * D (contiguous x), not from the 4-D row coordinates and strides
 """
 import os
 import shutil
@@ -48,11 +49,19 @@ def no_row_mask(pkg):
     edit(f"{pkg}/modnorm_op/kernels/forward.py", "row_ok = rows < n_rows", "row_ok = tl.arange(0, BLOCK_R) < BLOCK_R")
 
 
+def linear_rows(pkg):
+    fwd = f"{pkg}/modnorm_op/kernels/forward.py"
+    edit(fwd, "x_row = row_offsets(c0, c1, c2, c3, x_s0, x_s1, x_s2, x_s3)", "x_row = rows * N_COLS")
+    edit(fwd, "y_row = row_offsets(c0, c1, c2, c3, y_s0, y_s1, y_s2, y_s3)", "y_row = rows * N_COLS")
+
+
 VARIANTS = {
     "keepx0": (keep_x, ahead_0),
     "keepx0_f32": (keep_x, ahead_0, f32_rstd),
     "keepx0_nomask": (keep_x, ahead_0, no_row_mask),
+    "keepx0_linear": (keep_x, ahead_0, linear_rows),
     "keepx0_f32_nomask": (keep_x, ahead_0, f32_rstd, no_row_mask),
+    "keepx0_f32_nomask_linear": (keep_x, ahead_0, f32_rstd, no_row_mask, linear_rows),
     "main_f32": (f32_rstd,),
     "main_nomask": (no_row_mask,),
 }
