@@ -23,16 +23,25 @@ def graph_us(fn):
     return triton.testing.do_bench_cudagraph(fn, rep=200, return_mode="median") * 1e3
 
 
+def gpu_bandwidth(tool, note=""):
+    """The large-copy bandwidth (bytes/s), after a line naming the GPU and versions (and `note`); None, said,
+    without a CUDA GPU: the preamble of the GPU-only probes."""
+    if not torch.cuda.is_available():
+        print(f"bench.{tool} times GPU kernels: run it on a CUDA GPU.")
+        return None
+    bandwidth = copy_bandwidth("cuda")
+    print(f"{torch.cuda.get_device_name()}, torch {torch.__version__}, triton {triton.__version__}; "
+          f"large-copy bandwidth {bandwidth / 1e9:.0f} GB/s (read + write){note}")
+    return bandwidth
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--shapes", default=",".join(GPU_SHAPES))
     args = p.parse_args(argv)
-    if not torch.cuda.is_available():
-        print("bench.copy_at_size times GPU kernels: run it on a CUDA GPU.")
+    bandwidth = gpu_bandwidth("copy_at_size")
+    if bandwidth is None:
         return 0
-    bandwidth = copy_bandwidth("cuda")
-    print(f"{torch.cuda.get_device_name()}, torch {torch.__version__}, triton {triton.__version__}; "
-          f"large-copy bandwidth {bandwidth / 1e9:.0f} GB/s (read + write)")
     print("| shape (B, T, D) | floor us | copy us | copy share | modnorm_op fwd us | fwd share | fwd / copy |")
     print("|---|---|---|---|---|---|---|")
     for name in args.shapes.split(","):

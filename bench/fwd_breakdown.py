@@ -25,8 +25,8 @@ import triton
 import triton.language as tl
 
 import modnorm_op
-from bench.copy_at_size import graph_us
-from bench.run import GPU_SHAPES, copy_bandwidth, floor_bytes, make_inputs, rotation_count
+from bench.copy_at_size import gpu_bandwidth, graph_us
+from bench.run import GPU_SHAPES, floor_bytes, make_inputs, rotation_count
 from bench.tune import rel_err
 from modnorm_op import heuristics
 
@@ -108,12 +108,9 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--shapes", default="dit_xl,flux,lumina2,z_image")
     args = p.parse_args(argv)
-    if not torch.cuda.is_available():
-        print("bench.fwd_breakdown times GPU kernels: run it on a CUDA GPU.")
+    bandwidth = gpu_bandwidth("fwd_breakdown", note="; us, and x the copy's time")
+    if bandwidth is None:
         return 0
-    bandwidth = copy_bandwidth("cuda")
-    print(f"{torch.cuda.get_device_name()}, torch {torch.__version__}, triton {triton.__version__}; "
-          f"large-copy bandwidth {bandwidth / 1e9:.0f} GB/s (read + write); us, and x the copy's time")
     print("| shape | tile | torch copy | " + " | ".join(s[0] for s in STEPS) + " | modnorm_op forward |")
     print("|---|---|---|" + "---|" * len(STEPS) + "---|")
     for name in args.shapes.split(","):
