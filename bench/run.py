@@ -322,10 +322,11 @@ def main(argv=None):
     print(f"copy bandwidth (read + write): {bandwidth / 1e9:.0f} GB/s")
     variants = make_variants(device)
     if args.variants:
-        unknown = set(args.variants.split(",")) - set(variants)
+        wanted = args.variants.split(",")
+        unknown = set(wanted) - set(variants)
         if unknown:
             p.error(f"--variants: {sorted(unknown)} not among {sorted(variants)}")
-        variants = {k: v for k, v in variants.items() if k in args.variants.split(",")}
+        variants = {k: v for k, v in variants.items() if k in wanted}
     rows = []
     for dtype_name in args.dtype.split(","):
         dtype = getattr(torch, dtype_name)
