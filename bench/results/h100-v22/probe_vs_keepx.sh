@@ -6,7 +6,7 @@
 export PYTHONPATH=$PWD PYTHONUNBUFFERED=1
 for p in keepx0 main; do
   echo "== $p"
-  TRITON_CACHE_DIR=/tmp/tc_$p timeout 100 python3 bench/ab.py scratch/$p bench.fwd_breakdown \
+  TRITON_CACHE_DIR=/tmp/tc_$p timeout 70 python3 bench/ab.py scratch/$p bench.fwd_breakdown \
     --shapes z_image 2>&1 | grep -v -i warn
 done > $OUT/probe_vs_keepx.log 2>&1
 cat $OUT/probe_vs_keepx.log
