@@ -2,9 +2,10 @@
 # (24.4, bench.tune) in the kernels or in the harnesses? bench.fwd_breakdown times the probe's levels and,
 # in its last column, the package's own forward, in one process: keepx0, then main, at Z-Image (scratch
 # packages from results/h100-v21/make_fwd_variants.py; carry ["scratch"]); then the cubins the GPU's triton
-# compiled, for a SASS diff here. Cut to fit 349 device seconds (three failed starts this session since).
+# compiled, for a SASS diff here. Cut to fit 349 device seconds (three failed starts this session since);
+# PACKAGES=keepx0 runs the one package whose process times both kernels.
 export PYTHONPATH=$PWD PYTHONUNBUFFERED=1
-for p in keepx0 main; do
+for p in ${PACKAGES:-keepx0 main}; do
   echo "== $p"
   TRITON_CACHE_DIR=/tmp/tc_$p timeout 70 python3 bench/ab.py scratch/$p bench.fwd_breakdown \
     --shapes z_image 2>&1 | grep -v -i warn
