@@ -1,13 +1,13 @@
 """The benchmarks' machinery (the figures themselves live in bench/, never in tests): bench/run.py's timing
 loop (when the inputs are rotated so that a working set that fits in L2 is not timed from the cache, every
 call gets its own input set and its own gradients, and the times are per call), bench/ab.py's import of
-another checkout's package, and bench/compile_block.py's rounds."""
+another checkout's package, bench/compile_block.py's rounds, and the probes' kernels and replays."""
 import os
 
 import pytest
 import torch
 
-from bench import fwd_breakdown
+from bench import bwd_breakdown, fwd_breakdown
 from bench.run import measure
 
 
@@ -114,3 +114,34 @@ def test_forward_breakdown_probe_computes_each_level(label, level, reread, rows)
     x, w, s, sh = (t.detach() for t in make_inputs((2, 8, 1152), "per_batch", torch.bfloat16, "cpu"))
     got = fwd_breakdown.probe(level, reread, rows, x, w, s, sh, torch.empty_like(x))
     assert rel_err(got, fwd_breakdown.expected(level, x, w, s, sh)) < 1e-2
+
+
+@pytest.mark.skipif(os.environ.get("TRITON_INTERPRET") != "1", reason="Triton kernels: on CPU, interpreter only")
+def test_backward_breakdown_replays_each_kernel_alone(monkeypatch):
+    """bench/bwd_breakdown.py times the backward's two kernels apart by recording launch.py's launches and
+    replaying one kernel's: nothing runs while recording (the outputs stay NaN), the main kernel's replay
+    fills dx alone and the partial-sum kernel's replay then dweight, dscale and dshift, each as float64's."""
+    from bench.run import make_inputs
+    from bench.tune import ALIGNED, reference64, rel_err
+    from modnorm_op.kernels import backward as bwd_kernels
+    from modnorm_op import heuristics
+    from modnorm_op.kernels import launch
+
+    # 2 modulation rows over 8 programs: each split in 4, so dweight's, dscale's and dshift's partials are summed
+    monkeypatch.setattr(heuristics, "INTERPRETER_PROGRAMS", 8)
+    launch.clear_plans()
+    shape = (2, 16, 96)
+    x, w, s, sh = (t.detach() for t in make_inputs(shape, "per_batch", torch.bfloat16, "cpu"))
+    dy = torch.randn_like(x)
+    _, want = reference64(x, w, s, sh, dy)
+    got = []
+    recorded = bwd_breakdown.recorded_launches(lambda: got.extend(launch.backward(
+        dy, x, w, s, sh.dtype, 1e-6, 0.0, "llama", ALIGNED["per_batch"](*shape[:2]), bwd_breakdown.ALL_GRADS)))
+    assert [k for k, *_ in recorded] == [bwd_kernels.modnorm_backward_kernel, bwd_kernels.sum_partials_kernel]
+    for out in got:
+        out.fill_(float("nan"))
+    bwd_breakdown.replay(recorded, bwd_kernels.modnorm_backward_kernel)
+    assert rel_err(got[0], want[0]) < 1e-2 and all(g.isnan().all() for g in got[1:])
+    bwd_breakdown.replay(recorded, bwd_kernels.sum_partials_kernel)
+    assert all(rel_err(g, r) < 1e-2 for g, r in zip(got[1:], want[1:]))
+    launch.clear_plans()  # none made with the patched program count outlives the test
