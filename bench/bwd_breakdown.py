@@ -21,30 +21,11 @@ import torch
 
 from bench.copy_at_size import gpu_bandwidth, graph_us
 from bench.run import GPU_SHAPES, floor_bytes, make_inputs, rotation_count
-from bench.tune import ALIGNED, reference64, rel_err
+from bench.tune import ALIGNED, recorded_launches, reference64, rel_err
 from modnorm_op.kernels import backward as bwd_kernels
 from modnorm_op.kernels import launch
 
 ALL_GRADS, DX_ONLY = [True] * 4, [True, False, False, False]
-
-
-def recorded_launches(call):
-    """call() with every kernel launch of launch.py recorded instead of run: [(kernel, grid, args, flags)]."""
-    seen = []
-
-    def launcher(kernel, x):
-        class Recorder:
-            def __getitem__(self, grid):
-                return lambda *args, **flags: seen.append((kernel, grid, args, flags))
-        return Recorder()
-
-    real = launch._launcher
-    launch._launcher = launcher
-    try:
-        call()
-    finally:
-        launch._launcher = real
-    return seen
 
 
 def replay(launches, kernel):

@@ -185,22 +185,31 @@ def tune_backward(name, shape, bandwidth, configs, modulation, reduce_tiles=()):
     return best, floor
 
 
-def capture_launch(call):
-    """A function that repeats the forward kernel launch `call` makes, with its arguments computed once."""
-    seen = {}
+def recorded_launches(call):
+    """call() with every kernel launch of launch.py recorded instead of run: [(kernel, grid, args, flags)]."""
+    seen = []
 
     class Recorder:
+        def __init__(self, kernel):
+            self.kernel = kernel
+
         def __getitem__(self, grid):
-            return lambda *args, **flags: seen.update(grid=grid, args=args, flags=flags)
+            return lambda *args, **flags: seen.append((self.kernel, grid, args, flags))
 
     launcher = launch._launcher
-    launch._launcher = lambda kernel, x: Recorder()
+    launch._launcher = lambda kernel, x: Recorder(kernel)
     try:
         call()
     finally:
         launch._launcher = launcher
-    kernel = fwd_kernels.modnorm_forward_kernel[seen["grid"]]
-    return lambda: kernel(*seen["args"], **seen["flags"])
+    return seen
+
+
+def capture_launch(call):
+    """A function that repeats the forward kernel launch `call` makes, with its arguments computed once."""
+    (kernel, grid, args, flags), = recorded_launches(call)
+    launch_it = kernel[grid]
+    return lambda: launch_it(*args, **flags)
 
 
 HOST_ROUNDS = 9  # rounds of every variant in turn: this host's timings drift by up to 2x between runs

@@ -134,14 +134,16 @@ def test_backward_breakdown_replays_each_kernel_alone(monkeypatch):
     x, w, s, sh = (t.detach() for t in make_inputs(shape, "per_batch", torch.bfloat16, "cpu"))
     dy = torch.randn_like(x)
     _, want = reference64(x, w, s, sh, dy)
-    got = []
-    recorded = bwd_breakdown.recorded_launches(lambda: got.extend(launch.backward(
-        dy, x, w, s, sh.dtype, 1e-6, 0.0, "llama", ALIGNED["per_batch"](*shape[:2]), bwd_breakdown.ALL_GRADS)))
-    assert [k for k, *_ in recorded] == [bwd_kernels.modnorm_backward_kernel, bwd_kernels.sum_partials_kernel]
-    for out in got:
-        out.fill_(float("nan"))
-    bwd_breakdown.replay(recorded, bwd_kernels.modnorm_backward_kernel)
-    assert rel_err(got[0], want[0]) < 1e-2 and all(g.isnan().all() for g in got[1:])
-    bwd_breakdown.replay(recorded, bwd_kernels.sum_partials_kernel)
-    assert all(rel_err(g, r) < 1e-2 for g, r in zip(got[1:], want[1:]))
-    launch.clear_plans()  # none made with the patched program count outlives the test
+    try:
+        got = []
+        recorded = bwd_breakdown.recorded_launches(lambda: got.extend(launch.backward(
+            dy, x, w, s, sh.dtype, 1e-6, 0.0, "llama", ALIGNED["per_batch"](*shape[:2]), bwd_breakdown.ALL_GRADS)))
+        assert [k for k, *_ in recorded] == [bwd_kernels.modnorm_backward_kernel, bwd_kernels.sum_partials_kernel]
+        for out in got:
+            out.fill_(float("nan"))
+        bwd_breakdown.replay(recorded, bwd_kernels.modnorm_backward_kernel)
+        assert rel_err(got[0], want[0]) < 1e-2 and all(g.isnan().all() for g in got[1:])
+        bwd_breakdown.replay(recorded, bwd_kernels.sum_partials_kernel)
+        assert all(rel_err(g, r) < 1e-2 for g, r in zip(got[1:], want[1:]))
+    finally:
+        launch.clear_plans()  # no plan made with the patched program count outlives the test
