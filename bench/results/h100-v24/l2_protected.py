@@ -9,7 +9,8 @@ kernel stay in the 50 MB L2 through later kernels' normal and evict_first traffi
 unhinted finds part of it there. Test, one process, the package's forward and torch's copy of x, each timed
 (CUDA graphs, inputs rotated as bench.fwd_breakdown does): fresh; after one kernel read every x copy with
 evict_last; after another applied L2::evict_normal to every line of them (PTX applypriority). Prediction:
-keepx0 about 24.4 -> 22.9 -> 24.4 us; main and the copy move less.
+keepx0 about 24.4 -> 22.9 -> 24.4 us; main and the copy move less. With --levels, then bench.fwd_breakdown's
+probe levels, each timed right after the evict_normal pass (the levels' own hints only).
 """
 import argparse
 import os
@@ -23,7 +24,7 @@ import triton.language as tl  # noqa: E402
 
 import modnorm_op  # noqa: E402
 from bench.copy_at_size import gpu_bandwidth, graph_us  # noqa: E402
-from bench.fwd_breakdown import FULL, expected  # noqa: E402
+from bench.fwd_breakdown import FULL, STEPS, expected, probe  # noqa: E402
 from bench.run import GPU_SHAPES, make_inputs, rotation_count  # noqa: E402
 from bench.tune import rel_err  # noqa: E402
 
@@ -62,6 +63,7 @@ def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("package")
     p.add_argument("--shape", default="z_image")
+    p.add_argument("--levels", action="store_true", help="then the probe's levels, each after the evict_normal pass")
     args = p.parse_args()
     print(f"modnorm_op from {os.path.dirname(modnorm_op.__file__)}")
     if gpu_bandwidth("l2_protected") is None:
@@ -84,6 +86,12 @@ def main():
             prepare(xs)
             torch.cuda.synchronize()
         print(f"| {state} | {graph_us(forward) / copies:.1f} | {graph_us(copy) / copies:.1f} |", flush=True)
+    for label, level, reread, rows in STEPS if args.levels else ():
+        err = rel_err(probe(level, reread, rows, x, weight, scale, shift, torch.empty_like(x)),
+                      expected(level, x, weight, scale, shift))
+        unprotect(xs)
+        t = graph_us(lambda: [probe(level, reread, rows, xi, weight, scale, shift, yi) for xi, yi in zip(xs, ys)])
+        print(f"| probe {label}, after evict_normal | {t / copies:.1f} (err {err:.0e}) | |", flush=True)
     return 0
 
 
