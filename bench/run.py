@@ -21,6 +21,7 @@ import triton
 import triton.testing
 
 import modnorm_op
+from bench.l2 import reset_l2_priority
 
 GPU_SHAPES = {  # name: (B, T, D)
     "dit_xl": (32, 256, 1152),
@@ -202,7 +203,11 @@ def measure(fn, inputs, dy, eps, device, graph=False, copies=None):
     def fwd_recording():  # forward with autograd recording, no backward
         return [fn(*args, eps) for args, _ in sets]
 
-    per_call = lambda f: time_fn(f, device, graph=graph) / copies
+
+    def per_call(f):  # from the same L2 whatever ran before: no line of the inputs left protected (bench/l2.py)
+        reset_l2_priority([t for args, grad in sets for t in (*args, grad)])
+        return time_fn(f, device, graph=graph) / copies
+
     res = {"fwd": per_call(fwd), "fwd+bwd": per_call(fwd_bwd)}
     # backward alone = (forward + backward) - forward-with-recording; timing backward by itself would need
     # retain_graph=True, which compiled graphs with donated buffers refuse

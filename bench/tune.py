@@ -24,6 +24,7 @@ import triton
 import triton.testing
 
 import modnorm_op
+from bench.l2 import reset_l2_priority
 from bench.run import (GPU_SHAPES, copy_bandwidth, eager_fast_path, eager_formula, floor_bytes, make_inputs,
                        rotation_count)
 from modnorm_op import heuristics
@@ -86,10 +87,11 @@ def reference64(x, w, s, sh, dy, eps=1e-6):
     return y.detach(), [t.grad for t in leaves]
 
 
-def _sweep(name, what, tiles, set_tile, run, error, floor, kernel, copies):
+def _sweep(name, what, tiles, set_tile, run, error, floor, kernel, copies, reads):
     """Time run(i), i over `copies` input copies in turn (bench.run.rotation_count: none left in L2 from
     the last call), under each (label, tile), after checking run(0) (relative error < 1e-2 against float64):
-    the common loop of the forward and backward sweeps. Returns (seconds per call, label) of the fastest."""
+    the common loop of the forward and backward sweeps. Each timing starts with the L2 lines of `reads` at
+    normal priority (bench/l2.py). Returns (seconds per call, label) of the fastest."""
     best = None
     for label, tile in tiles:
         set_tile(tile)
@@ -106,6 +108,7 @@ def _sweep(name, what, tiles, set_tile, run, error, floor, kernel, copies):
         if COMPILE_ONLY:
             continue
         rotation = lambda: [run(i) for i in range(copies)]
+        reset_l2_priority(reads)
         t = triton.testing.do_bench_cudagraph(rotation, rep=REP_MS, return_mode="median") * 1e-3 / copies
         print(f"  {name:8s} {what} {label}: {t * 1e6:7.1f} us  {floor / t:5.0%}  {regs(kernel, known)}  err {err:.1e}",
               flush=True)
@@ -140,7 +143,7 @@ def tune_forward(name, shape, bandwidth, sweep):
     xs = [x] + [x.clone() for _ in range(_copies((x, w, s, sh), x) - 1)]  # x and y's bytes
     best = _sweep(name, "fwd", tiles, set_tile,
                   lambda i: launch.forward(xs[i], w, s, sh, 1e-6, 0.0, "llama", (shape[0], 1)),
-                  lambda got: rel_err(got, want), floor, fwd_kernels.modnorm_forward_kernel, len(xs))
+                  lambda got: rel_err(got, want), floor, fwd_kernels.modnorm_forward_kernel, len(xs), xs)
     return best, floor
 
 
@@ -181,7 +184,7 @@ def tune_backward(name, shape, bandwidth, configs, modulation, reduce_tiles=()):
                   lambda i: launch.backward(pairs[i][1], pairs[i][0], w, s, sh.dtype, 1e-6, 0.0, "llama", aligned,
                                             [True] * 4),
                   lambda got: max(rel_err(g, r) for g, r in zip(got, want)), floor,
-                  bwd_kernels.modnorm_backward_kernel, len(pairs))
+                  bwd_kernels.modnorm_backward_kernel, len(pairs), [t for pair in pairs for t in pair])
     return best, floor
 
 

@@ -44,6 +44,42 @@ def test_rotated_timing_gives_each_call_its_own_output():
     assert rotations and all(len(set(r)) == 3 for r in rotations)
 
 
+def test_each_timing_starts_with_every_input_sets_l2_lines_reset(monkeypatch):
+    """bench.run sets the L2 lines of every input set back to normal priority before each of its timings: an
+    earlier kernel's evict_last reads would leave part of them in L2 (bench/l2.py, NOTES v24)."""
+    import bench.run
+
+    resets, seen = [], set()
+    monkeypatch.setattr(bench.run, "reset_l2_priority", lambda ts: resets.append({t.data_ptr() for t in ts}))
+
+    def fn(x, weight, scale, shift, eps):
+        seen.update(t.data_ptr() for t in (x, weight, scale, shift))
+        return x * weight * (1 + scale) + shift
+
+    inputs = [torch.randn(2, 4, 8, requires_grad=True), torch.randn(8, requires_grad=True),
+              torch.randn(2, 1, 8, requires_grad=True), torch.randn(2, 1, 8, requires_grad=True)]
+    measure(fn, inputs, torch.randn(2, 4, 8), 1e-6, "cpu", copies=3)
+    assert len(resets) == 3  # forward, forward+backward, forward with autograd recording
+    assert len(seen) == 12 and all(seen <= r for r in resets)
+
+
+@pytest.mark.skipif(os.environ.get("TRITON_INTERPRET") == "1", reason="the interpreter runs no inline PTX")
+def test_l2_reset_kernel_compiles_for_sm90_with_one_applypriority_per_line():
+    """bench/l2.py's kernel for an H100: each of a program's 1024 lines (8 per thread of 4 warps) gets its own
+    applypriority; a CPU tensor is left alone."""
+    import triton
+    from triton.backends.compiler import GPUTarget
+    from triton.compiler import ASTSource
+
+    from bench import l2
+
+    source = ASTSource(fn=l2.evict_normal_kernel, signature={"BASE": "*u8", "n_lines": "i32", "BLOCK": "constexpr"},
+                       constexprs={"BLOCK": 1024})
+    ptx = triton.compile(source, target=GPUTarget("cuda", 90, 32), options=dict(num_warps=4)).asm["ptx"]
+    assert ptx.count("applypriority.global.L2::evict_normal") == 8
+    l2.reset_l2_priority([torch.ones(3)])
+
+
 def test_ab_runs_a_module_with_the_other_checkouts_package(tmp_path):
     """bench/ab.py imports modnorm_op from the directory it is given, and bench/ from this checkout."""
     import subprocess

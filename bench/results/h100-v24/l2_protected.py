@@ -9,7 +9,8 @@ kernel stay in the 50 MB L2 through later kernels' normal and evict_first traffi
 unhinted finds part of it there. Test, one process, the package's forward and torch's copy of x, each timed
 (CUDA graphs, inputs rotated as bench.fwd_breakdown does): fresh; after one kernel read every x copy with
 evict_last; after another applied L2::evict_normal to every line of them (PTX applypriority). Prediction:
-keepx0 about 24.4 -> 22.9 -> 24.4 us; main and the copy move less. With --levels, then bench.fwd_breakdown's
+keepx0 about 24.4 -> 22.9 -> 24.4 us; main and the copy move less. (The evict_normal pass ran as its own kernel
+here; it is now bench/l2.py's, the same instruction on the same lines.) With --levels, then bench.fwd_breakdown's
 probe levels, each timed right after the evict_normal pass (the levels' own hints only).
 """
 import argparse
@@ -25,10 +26,9 @@ import triton.language as tl  # noqa: E402
 import modnorm_op  # noqa: E402
 from bench.copy_at_size import gpu_bandwidth, graph_us  # noqa: E402
 from bench.fwd_breakdown import FULL, STEPS, expected, probe  # noqa: E402
+from bench.l2 import reset_l2_priority  # noqa: E402
 from bench.run import GPU_SHAPES, make_inputs, rotation_count  # noqa: E402
 from bench.tune import rel_err  # noqa: E402
-
-LINE_ELEMS = 64  # bf16 elements in a 128-byte L2 line
 
 
 @triton.jit
@@ -38,25 +38,11 @@ def read_evict_last_kernel(X, OUT, n, BLOCK: tl.constexpr):
     tl.store(OUT + tl.program_id(0), tl.sum(x, 0))  # kept, so the loads are not dropped
 
 
-@triton.jit
-def evict_normal_kernel(X, n_lines, BLOCK: tl.constexpr):
-    lines = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
-    ptrs = X + tl.minimum(lines, n_lines - 1) * 64  # one address per 128-byte line (bf16)
-    tl.inline_asm_elementwise("applypriority.global.L2::evict_normal [$1], 128;\n mov.u32 $0, 0;", "=r,l", [ptrs],
-                              dtype=tl.int32, is_pure=False, pack=1)
-
-
 def protect(xs):
     for x in xs:
         n, block = x.numel(), 4096
         out = torch.empty(triton.cdiv(n, block), device=x.device)
         read_evict_last_kernel[(triton.cdiv(n, block),)](x, out, n, BLOCK=block)
-
-
-def unprotect(xs):
-    for x in xs:
-        n_lines, block = x.numel() // LINE_ELEMS, 1024
-        evict_normal_kernel[(triton.cdiv(n_lines, block),)](x, n_lines, BLOCK=block)
 
 
 def main():
@@ -80,8 +66,9 @@ def main():
     copy = lambda: [yi.copy_(xi) for xi, yi in zip(xs, ys)]
     print(f"{args.shape} {shape}, {copies} copies of x; us per call")
     print("| state | forward | torch copy |\n|---|---|---|")
-    for state, prepare in (("fresh", None), ("after evict_last reads", protect), ("after evict_normal", unprotect),
-                           ("after evict_last reads, again", protect), ("after evict_normal, again", unprotect)):
+    states = (("fresh", None), ("after evict_last reads", protect), ("after evict_normal", reset_l2_priority),
+              ("after evict_last reads, again", protect), ("after evict_normal, again", reset_l2_priority))
+    for state, prepare in states:
         if prepare:
             prepare(xs)
             torch.cuda.synchronize()
@@ -89,8 +76,8 @@ def main():
     for label, level, reread, rows in STEPS if args.levels else ():
         err = rel_err(probe(level, reread, rows, x, weight, scale, shift, torch.empty_like(x)),
                       expected(level, x, weight, scale, shift))
-        unprotect(xs)
-        t = graph_us(lambda: [probe(level, reread, rows, xi, weight, scale, shift, yi) for xi, yi in zip(xs, ys)])
+        t = graph_us(lambda: [probe(level, reread, rows, xi, weight, scale, shift, yi) for xi, yi in zip(xs, ys)],
+                     reads=xs)
         print(f"| probe {label}, after evict_normal | {t / copies:.1f} (err {err:.0e}) | |", flush=True)
     return 0
 
