@@ -203,7 +203,6 @@ def measure(fn, inputs, dy, eps, device, graph=False, copies=None):
     def fwd_recording():  # forward with autograd recording, no backward
         return [fn(*args, eps) for args, _ in sets]
 
-
     def per_call(f):  # from the same L2 whatever ran before: no line of the inputs left protected (bench/l2.py)
         reset_l2_priority([t for args, grad in sets for t in (*args, grad)])
         return time_fn(f, device, graph=graph) / copies

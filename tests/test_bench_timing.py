@@ -80,6 +80,19 @@ def test_l2_reset_kernel_compiles_for_sm90_with_one_applypriority_per_line():
     l2.reset_l2_priority([torch.ones(3)])
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_l2_reset_runs_on_cuda_and_leaves_the_data_alone():
+    """bench/l2.py on a GPU: every line of a view's whole storage (and an empty tensor) takes the reset, and
+    no value changes."""
+    from bench.l2 import reset_l2_priority
+
+    x = torch.randn(1000, 77, device="cuda")[:, 3:]
+    before = x.clone()
+    reset_l2_priority([x, torch.empty(0, device="cuda")])
+    torch.cuda.synchronize()
+    assert torch.equal(x, before)
+
+
 def test_ab_runs_a_module_with_the_other_checkouts_package(tmp_path):
     """bench/ab.py imports modnorm_op from the directory it is given, and bench/ from this checkout."""
     import subprocess
