@@ -37,9 +37,11 @@ def second_read_cg(pkg):
 
 VARIANTS = {"main": [], "mod_el": [mod_evict_last], "x2_cg": [second_read_cg]}
 
-if __name__ == "__main__":
+
+def build(variants):
+    """scratch/<name> for each variant: main's package (git archive HEAD) with the variant's edits."""
     os.makedirs("scratch", exist_ok=True)
-    for name, edits in VARIANTS.items():
+    for name, edits in variants.items():
         pkg = f"scratch/{name}"
         shutil.rmtree(pkg, ignore_errors=True)
         os.makedirs(pkg)
@@ -47,3 +49,7 @@ if __name__ == "__main__":
         for e in edits:
             e(pkg)
         print(pkg)
+
+
+if __name__ == "__main__":
+    build(VARIANTS)

@@ -12,12 +12,10 @@ the release forward level with fresh; bench.run's forward+backward slower, by wh
 in L2 after main's forward (v19 item 3: 1.7-2.8 us).
 """
 import os
-import shutil
-import subprocess
 import sys
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "h100-v21"))
-from make_fwd_variants import edit  # noqa: E402  (v21's scratch-package editor)
+sys.path[:0] = [os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", v) for v in ("h100-v21", "h100-v23")]
+from make_l1_variants import build, edit  # noqa: E402  (v21's scratch-package editor, v23's builder)
 
 RELEASE = '''
 
@@ -45,12 +43,4 @@ def release(pkg):
 VARIANTS = {"main": [], "release": [release]}
 
 if __name__ == "__main__":
-    os.makedirs("scratch", exist_ok=True)
-    for name, edits in VARIANTS.items():
-        pkg = f"scratch/{name}"
-        shutil.rmtree(pkg, ignore_errors=True)
-        os.makedirs(pkg)
-        subprocess.run(f"git archive HEAD modnorm_op | tar -x -C {pkg}", shell=True, check=True)
-        for e in edits:
-            e(pkg)
-        print(pkg)
+    build(VARIANTS)
