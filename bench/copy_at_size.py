@@ -13,18 +13,15 @@ import argparse
 import sys
 
 import torch
-import triton.testing
+import triton
 
 import modnorm_op
-from bench.l2 import reset_l2_priority
-from bench.run import GPU_SHAPES, copy_bandwidth, floor_bytes, make_inputs, rotation_count
+from bench.run import GPU_SHAPES, copy_bandwidth, floor_bytes, make_inputs, rotation_count, time_fn
 
 
 def graph_us(fn, reads=()):
-    """Median us per replay of fn captured in a CUDA graph, the L2 lines of `reads` (what fn reads) set back
-    to normal priority first: an earlier kernel's evict_last reads would otherwise leave part of them in L2."""
-    reset_l2_priority(reads)
-    return triton.testing.do_bench_cudagraph(fn, rep=200, return_mode="median") * 1e3
+    """bench.run.time_fn's CUDA-graph timing in us, `reads` reset to normal L2 priority first."""
+    return time_fn(fn, "cuda", graph=True, reads=reads) * 1e6
 
 
 def gpu_bandwidth(tool, note=""):

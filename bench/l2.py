@@ -3,8 +3,9 @@
 A line read with evict_last (our forward's first reads of x, some probe levels) stays in the H100's 50 MB L2
 through later kernels' normal and evict_first traffic. A kernel timed later that reads the same memory
 unhinted then finds part of it in L2: torch's copy of Z-Image's x took 21.3 us instead of 22.7, a forward
-with x read once 23.1 instead of 24.5 (bench/NOTES.md v24). The timing loops call reset_l2_priority on the
-tensors they read before timing, so each starts from the same L2 whatever ran before it in the process.
+with x read once 23.1 instead of 24.5 (bench/NOTES.md v24). bench.run.time_fn, which every timing loop goes
+through, calls reset_l2_priority on the tensors a timing reads, so each starts from the same L2 whatever ran
+before it in the process.
 """
 import torch
 import triton

@@ -150,12 +150,15 @@ def copy_bandwidth(device):
     return 2 * src.numel() * src.element_size() / t
 
 
-def time_fn(fn, device, reps=None, graph=False):
-    """Median seconds per call (with graph=True, per replay of fn captured in a CUDA graph)."""
+def time_fn(fn, device, reps=None, graph=False, reads=(), rep_ms=200):
+    """Median seconds per call (with graph=True, per replay of fn captured in a CUDA graph), over rep_ms of
+    calls on a GPU. The L2 lines of `reads` (what fn reads) are set back to normal priority first: an earlier
+    kernel's evict_last reads would otherwise leave part of them in L2 (bench/l2.py)."""
+    reset_l2_priority(reads)
     if graph:
-        return triton.testing.do_bench_cudagraph(fn, rep=200, return_mode="median") * 1e-3
+        return triton.testing.do_bench_cudagraph(fn, rep=rep_ms, return_mode="median") * 1e-3
     if device == "cuda":
-        return triton.testing.do_bench(fn, warmup=25, rep=200, return_mode="median") * 1e-3
+        return triton.testing.do_bench(fn, warmup=25, rep=rep_ms, return_mode="median") * 1e-3
     fn()
     samples = []
     for _ in range(reps or 20):
@@ -203,9 +206,8 @@ def measure(fn, inputs, dy, eps, device, graph=False, copies=None):
     def fwd_recording():  # forward with autograd recording, no backward
         return [fn(*args, eps) for args, _ in sets]
 
-    def per_call(f):  # from the same L2 whatever ran before: no line of the inputs left protected (bench/l2.py)
-        reset_l2_priority([t for args, grad in sets for t in (*args, grad)])
-        return time_fn(f, device, graph=graph) / copies
+    def per_call(f):  # every input set's L2 lines reset first; no list kept past the call (sets shrink below)
+        return time_fn(f, device, graph=graph, reads=[t for args, grad in sets for t in (*args, grad)]) / copies
 
     res = {"fwd": per_call(fwd), "fwd+bwd": per_call(fwd_bwd)}
     # backward alone = (forward + backward) - forward-with-recording; timing backward by itself would need

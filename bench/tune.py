@@ -21,12 +21,10 @@ import time
 
 import torch
 import triton
-import triton.testing
 
 import modnorm_op
-from bench.l2 import reset_l2_priority
 from bench.run import (GPU_SHAPES, copy_bandwidth, eager_fast_path, eager_formula, floor_bytes, make_inputs,
-                       rotation_count)
+                       rotation_count, time_fn)
 from modnorm_op import heuristics
 from modnorm_op.kernels import backward as bwd_kernels
 from modnorm_op.kernels import forward as fwd_kernels
@@ -108,8 +106,7 @@ def _sweep(name, what, tiles, set_tile, run, error, floor, kernel, copies, reads
         if COMPILE_ONLY:
             continue
         rotation = lambda: [run(i) for i in range(copies)]
-        reset_l2_priority(reads)
-        t = triton.testing.do_bench_cudagraph(rotation, rep=REP_MS, return_mode="median") * 1e-3 / copies
+        t = time_fn(rotation, "cuda", graph=True, reads=reads, rep_ms=REP_MS) / copies
         print(f"  {name:8s} {what} {label}: {t * 1e6:7.1f} us  {floor / t:5.0%}  {regs(kernel, known)}  err {err:.1e}",
               flush=True)
         best = min(best or (t, label), (t, label))
