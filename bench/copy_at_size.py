@@ -36,6 +36,14 @@ def gpu_bandwidth(tool, note=""):
     return bandwidth
 
 
+def rotated_inputs(shape):
+    """bf16 per-batch inputs at shape, then x's copies and one output per copy, as bench.run rotates them:
+    enough copies that they do not fit in L2 together, one destination each, as the op writes a new y."""
+    x, weight, scale, shift = (t.detach() for t in make_inputs(shape, "per_batch", torch.bfloat16, "cuda"))
+    copies = rotation_count((x, weight, scale, shift), x, "cuda")
+    return (x, weight, scale, shift), [x.clone() for _ in range(copies)], [torch.empty_like(x) for _ in range(copies)]
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--shapes", default=",".join(GPU_SHAPES))
@@ -47,17 +55,14 @@ def main(argv=None):
     print("|---|---|---|---|---|---|---|")
     for name in args.shapes.split(","):
         shape = GPU_SHAPES[name]
-        x, weight, scale, shift = (t.detach() for t in make_inputs(shape, "per_batch", torch.bfloat16, "cuda"))
+        (x, weight, scale, shift), xs, ys = rotated_inputs(shape)
         y = torch.empty_like(x)
         y_op = modnorm_op.modulated_rms_norm(x, weight, scale, shift)
         y.copy_(x)
         if not (torch.equal(y, x) and torch.isfinite(y_op).all()):
             raise SystemExit(f"{name}: copy or forward result wrong: stopping")
         floor_us = floor_bytes(x, weight, scale)["fwd"] / bandwidth * 1e6
-        # as bench.run times: each call on the next of enough copies that they do not fit in L2 together
-        copies = rotation_count((x, weight, scale, shift), x, "cuda")
-        xs = [x.clone() for _ in range(copies)]
-        ys = [torch.empty_like(x) for _ in range(copies)]  # one destination per copy, as the op writes a new y
+        copies = len(xs)
         copy_us = graph_us(lambda: [yi.copy_(xi) for xi, yi in zip(xs, ys)], reads=xs) / copies
         fwd_us = graph_us(lambda: [modnorm_op.modulated_rms_norm(xi, weight, scale, shift) for xi in xs],
                           reads=xs) / copies

@@ -26,8 +26,8 @@ import triton
 import triton.language as tl
 
 import modnorm_op
-from bench.copy_at_size import gpu_bandwidth, graph_us
-from bench.run import GPU_SHAPES, floor_bytes, make_inputs, rotation_count
+from bench.copy_at_size import gpu_bandwidth, graph_us, rotated_inputs
+from bench.run import GPU_SHAPES, floor_bytes
 from bench.tune import rel_err
 from modnorm_op import heuristics
 
@@ -116,10 +116,8 @@ def main(argv=None):
     print("|---|---|---|" + "---|" * len(STEPS) + "---|")
     for name in args.shapes.split(","):
         shape = GPU_SHAPES[name]
-        x, weight, scale, shift = (t.detach() for t in make_inputs(shape, "per_batch", torch.bfloat16, "cuda"))
-        copies = rotation_count((x, weight, scale, shift), x, "cuda")
-        xs = [x.clone() for _ in range(copies)]
-        ys = [torch.empty_like(x) for _ in range(copies)]
+        (x, weight, scale, shift), xs, ys = rotated_inputs(shape)
+        copies = len(xs)
 
         def check(label, got, level):
             err = rel_err(got, expected(level, x, weight, scale, shift))

@@ -24,10 +24,10 @@ import triton  # noqa: E402
 import triton.language as tl  # noqa: E402
 
 import modnorm_op  # noqa: E402
-from bench.copy_at_size import gpu_bandwidth, graph_us  # noqa: E402
+from bench.copy_at_size import gpu_bandwidth, graph_us, rotated_inputs  # noqa: E402
 from bench.fwd_breakdown import FULL, STEPS, expected, probe  # noqa: E402
 from bench.l2 import reset_l2_priority  # noqa: E402
-from bench.run import GPU_SHAPES, make_inputs, rotation_count  # noqa: E402
+from bench.run import GPU_SHAPES  # noqa: E402
 from bench.tune import rel_err  # noqa: E402
 
 
@@ -55,10 +55,8 @@ def main():
     if gpu_bandwidth("l2_protected") is None:
         return 0
     shape = GPU_SHAPES[args.shape]
-    x, weight, scale, shift = (t.detach() for t in make_inputs(shape, "per_batch", torch.bfloat16, "cuda"))
-    copies = rotation_count((x, weight, scale, shift), x, "cuda")
-    xs = [x.clone() for _ in range(copies)]
-    ys = [torch.empty_like(x) for _ in range(copies)]
+    (x, weight, scale, shift), xs, ys = rotated_inputs(shape)
+    copies = len(xs)
     err = rel_err(modnorm_op.modulated_rms_norm(x, weight, scale, shift), expected(FULL, x, weight, scale, shift))
     if not err < 1e-2:
         raise SystemExit(f"forward wrong (relative error {err:.1e}): stopping")

@@ -16,9 +16,9 @@ import sys
 import torch
 
 import modnorm_op
-from bench.copy_at_size import gpu_bandwidth, graph_us
+from bench.copy_at_size import gpu_bandwidth, graph_us, rotated_inputs
 from bench.l2 import reset_l2_priority
-from bench.run import GPU_SHAPES, make_inputs, rotation_count
+from bench.run import GPU_SHAPES
 
 
 def main():
@@ -29,9 +29,8 @@ def main():
     if gpu_bandwidth("l2_withheld") is None:
         return 0
     shape = GPU_SHAPES[args.shape]
-    x, weight, scale, shift = (t.detach() for t in make_inputs(shape, "per_batch", torch.bfloat16, "cuda"))
-    copies = rotation_count((x, weight, scale, shift), x, "cuda")
-    xs = [x.clone() for _ in range(copies)]
+    (x, weight, scale, shift), xs, _ = rotated_inputs(shape)
+    copies = len(xs)
     buffers = {mb: torch.randn(mb * 2**20 // 4, device="cuda") for mb in map(int, args.sizes_mb.split(","))}
     for mb, b in buffers.items():  # the sum is what is timed: check it first
         if not torch.allclose(b.sum(), b.double().sum().float(), rtol=1e-3, atol=1.0):
