@@ -3,6 +3,7 @@ loop (when the inputs are rotated so that a working set that fits in L2 is not t
 call gets its own input set and its own gradients, and the times are per call), bench/ab.py's import of
 another checkout's package, bench/compile_block.py's rounds, and the probes' kernels and replays."""
 import os
+import re
 
 import pytest
 import torch
@@ -196,3 +197,41 @@ def test_backward_breakdown_replays_each_kernel_alone(monkeypatch):
         assert all(rel_err(g, r) < 1e-2 for g, r in zip(got[1:], want[1:]))
     finally:
         launch.clear_plans()  # no plan made with the patched program count outlives the test
+
+
+def test_size_scan_fit_recovers_a_fixed_cost_and_a_rate():
+    """bench/size_scan.py's line: exact on points of one line, and its worst residual says when they are not."""
+    from bench.size_scan import fit_line
+
+    sizes = [16e6, 32e6, 64e6, 128e6]
+    fixed, rate, worst = fit_line(sizes, [2e-6 + b / 3e12 for b in sizes])
+    assert fixed == pytest.approx(2e-6, rel=1e-9) and rate == pytest.approx(3e12, rel=1e-9) and worst < 1e-12
+    _, _, worst = fit_line(sizes, [2e-6 + b / 3e12 * (1.1 if b == 16e6 else 1) for b in sizes])
+    assert worst > 0.01
+
+
+@pytest.mark.skipif(os.environ.get("TRITON_INTERPRET") != "1", reason="Triton kernels: on CPU, interpreter only")
+def test_size_scan_checks_and_times_every_variant_at_every_size(monkeypatch, capsys):
+    """bench/size_scan.py on the CPU with the device stubbed: every variant's result passes its check at
+    each size and is timed once per rotated input set, and each variant gets a fitted line."""
+    from bench import size_scan
+    from bench.run import make_inputs
+
+    def cpu_inputs(shape):
+        x, w, s, sh = (t.detach() for t in make_inputs(shape, "per_batch", torch.bfloat16, "cpu"))
+        return (x, w, s, sh), [x.clone(), x.clone()], [torch.empty_like(x), torch.empty_like(x)]
+
+    calls = []
+    fake_us = iter(range(10, 1000))  # strictly increasing: a line through them is not flat
+
+    def timed(fn, reads=()):
+        calls.append(len(fn()))
+        return float(next(fake_us))
+
+    monkeypatch.setattr(size_scan, "gpu_bandwidth", lambda tool, note="": 3e12)
+    monkeypatch.setattr(size_scan, "rotated_inputs", cpu_inputs)
+    monkeypatch.setattr(size_scan, "graph_us", timed)
+    assert size_scan.main(["--widths", "1152", "--megabytes", "0.02,0.04"]) == 0
+    assert calls == [2] * (2 * len(size_scan.VARIANTS))
+    fits = capsys.readouterr().out.splitlines()[-1]
+    assert fits.startswith("| fit:") and len(re.findall(r"[0-9] GB/s", fits)) == len(size_scan.VARIANTS)
