@@ -113,7 +113,9 @@ def _sweep(name, what, tiles, set_tile, run, error, floor, kernel, copies, reads
     return best
 
 
-def tune_forward(name, shape, bandwidth, sweep):
+def tune_forward(name, shape, bandwidth, sweep, configs=()):
+    """configs: (rows, chunk columns, warps, chunks loaded ahead) tiles to time after the heuristic's, as
+    bench/inspect_kernels.py's --fwd-tile spells one."""
     x, w, s, sh = (t.detach() for t in make_inputs(shape, "per_batch", torch.bfloat16, "cuda"))
     want, _ = reference64(x, w, s, sh, torch.randn_like(x))
     d = shape[2]
@@ -132,6 +134,9 @@ def tune_forward(name, shape, bandwidth, sweep):
         for ahead in load_orders(num_chunks):
             tiles.append((f"rows {block_r} warps {warps} chunk {chunk} load ahead {ahead}",
                           heuristics.Tile(block_r, block_d, num_chunks, warps, load_ahead=ahead)))
+    for block_r, chunk, warps, ahead in configs:
+        tiles.append((f"rows {block_r} warps {warps} chunk {chunk} load ahead {ahead}",
+                      heuristics.Tile(block_r, chunk, triton.cdiv(d, chunk), warps, load_ahead=ahead)))
 
     def set_tile(tile):
         heuristics.forward_tile = original if tile is None else lambda *args: tile
@@ -295,6 +300,8 @@ def main(argv=None):
     p.add_argument("--shapes", default=",".join(GPU_SHAPES))
     p.add_argument("--fwd-sweep", action="store_true", help="sweep forward configurations (default: the heuristic's)")
     p.add_argument("--bwd-sweep", action="store_true", help="sweep backward configurations (default: the heuristic's)")
+    p.add_argument("--fwd-configs", default="", help="forward tiles to time after the heuristic's, "
+                   "comma-separated rows:chunk:warps:chunks loaded ahead, e.g. 1:512:4:2")
     p.add_argument("--bwd-configs", default="", help="backward configurations to time instead of the sweep's, "
                    "comma-separated programs/SM:chunk:warps:stages[:strided rows 0/1], e.g. 4:512:2:1,2:1024:4:3:1")
     p.add_argument("--reduce-tiles", default="", help="partial-sum tiles to time (the whole backward) against "
@@ -321,7 +328,8 @@ def main(argv=None):
     for name in args.shapes.split(","):
         shape = GPU_SHAPES[name]
         if "fwd" in what:
-            best, floor = tune_forward(name, shape, bandwidth, args.fwd_sweep)
+            configs = [tuple(map(int, c.split(":"))) for c in args.fwd_configs.split(",") if c]
+            best, floor = tune_forward(name, shape, bandwidth, args.fwd_sweep, configs)
             summary.append(("fwd", name, best, floor))
         if "bwd" in what:
             configs = [tuple(map(int, c.split(":"))) for c in args.bwd_configs.split(",") if c]

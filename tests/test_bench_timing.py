@@ -235,3 +235,23 @@ def test_size_scan_checks_and_times_every_variant_at_every_size(monkeypatch, cap
     assert calls == [2] * (2 * len(size_scan.VARIANTS))
     fits = capsys.readouterr().out.splitlines()[-1]
     assert fits.startswith("| fit:") and len(re.findall(r"[0-9] GB/s", fits)) == len(size_scan.VARIANTS)
+
+
+@pytest.mark.skipif(os.environ.get("TRITON_INTERPRET") != "1", reason="Triton kernels: on CPU, interpreter only")
+def test_tune_times_the_forward_tiles_asked_for(monkeypatch, capsys):
+    """bench.tune --fwd-configs: each tile runs (checked against float64) and is timed after the
+    heuristic's, under the label it was asked as; the device stubbed."""
+    from bench import run, tune
+    from modnorm_op import heuristics
+
+    seen = []
+    original = heuristics.forward_tile
+    monkeypatch.setattr(tune, "make_inputs", lambda shape, mod, dtype, device: run.make_inputs(shape, mod, dtype, "cpu"))
+    monkeypatch.setattr(tune, "_copies", lambda inputs, dy: 1)
+    monkeypatch.setattr(tune, "time_fn", lambda fn, *a, **k: (fn(), seen.append(heuristics.forward_tile(96)), 1e-5)[2])
+    tune.tune_forward("t", (2, 4, 96), 3e12, False, [(1, 32, 1, 2), (1, 64, 2, 0)])
+    out = capsys.readouterr().out
+    assert "WRONG" not in out and "does not fit" not in out
+    assert [label in out for label in ("heuristic:", "rows 1 warps 1 chunk 32 load ahead 2:",
+                                       "rows 1 warps 2 chunk 64 load ahead 0:")] == [True] * 3
+    assert seen == [original(96), heuristics.Tile(1, 32, 3, 1, load_ahead=2), heuristics.Tile(1, 64, 2, 2, load_ahead=0)]
