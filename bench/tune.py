@@ -171,14 +171,14 @@ def tune_backward(name, shape, bandwidth, configs, modulation, reduce_tiles=()):
                           heuristics.Tile(1, chunk, num_chunks, warps, per_sm, stages, strided_rows=strided)))
     aligned = ALIGNED[modulation](*shape[:2])
 
-    def set_tile(tile):
-        heuristics.backward_tile = lambda n_cols, *sizes: tile
-
     if reduce_tiles:  # the backward tile stays the heuristic's; the partial-sum kernel's tile varies
         tiles = [(f"reduce {t}", t) for t in [heuristics.REDUCE_TILE] + reduce_tiles]
 
         def set_tile(tile):
             heuristics.REDUCE_TILE = tile
+    else:
+        def set_tile(tile):
+            heuristics.backward_tile = lambda n_cols, *sizes: tile
 
     floor = floor_bytes(x, w, s)["bwd"] / bandwidth
     pairs = [(x, dy)] + [(x.clone(), dy.clone()) for _ in range(_copies((x, w, s, sh), dy) - 1)]
