@@ -5,8 +5,8 @@
 fwd/bwd: for each shape (bf16, per-batch modulation; the backward also --modulation) and each candidate
 configuration (only the heuristic's unless --fwd-sweep, --fwd-configs, --bwd-sweep or --bwd-configs), the
 kernels alone (CUDA-graph replay, so no host time; rotating input copies, as bench.run does, where one set
-fits in L2) against the bandwidth floor, with registers and spills of the compiled kernel. Each configuration's result
-is checked against float64 before it is timed.
+fits in L2) against the bandwidth floor, with registers and spills of the compiled kernel. Each
+configuration's result is checked against float64 before it is timed.
 host: host time per eager call on a tiny input (GPU time negligible): the public call through the op and
 with the eager fast path, our launch function, a bare launch of the same Triton kernel, the plain
 PyTorch formula and Liger's fused op; forward and forward+backward; then a cProfile of the public calls.
