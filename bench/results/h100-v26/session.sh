@@ -1,5 +1,5 @@
 # One device call (no carry), in order of worth, each step under its own timeout so that a call stopped at its
-# limit still brings back what finished (6 files under $OUT):
+# limit still brings back what finished (5 files under $OUT):
 # 1. bench.size_scan: the forward's fixed cost per call and streaming bandwidth against a copy's (NOTES v26);
 # 2. bench.tune --fwd-configs: forward tiles that load two chunks ahead of the stores (a shorter chain of
 #    dependent L2 round trips after the reduction), and v19's sweep's best tiles, against the heuristic's,
