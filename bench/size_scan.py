@@ -23,7 +23,8 @@ from bench.copy_at_size import gpu_bandwidth, graph_us, rotated_inputs
 from bench.fwd_breakdown import COPY, FULL, NORM, expected, probe
 from bench.tune import rel_err
 
-# (label, forward of (x, weight, scale, shift, y) writing y, level for fwd_breakdown.expected)
+# (label, forward of (x, weight, scale, shift, y) into y (the op returns a new y, as it always does), the level
+# of fwd_breakdown.expected that checks it)
 VARIANTS = [
     ("torch copy", lambda x, w, s, sh, y: y.copy_(x), COPY),
     ("probe norm", lambda x, w, s, sh, y: probe(NORM, True, 1, x, w, s, sh, y), NORM),
