@@ -126,17 +126,19 @@ def tune_forward(name, shape, bandwidth, sweep, configs=()):
     for ahead in load_orders(chosen.num_chunks) if sweep else ():
         if ahead != chosen.load_ahead:
             tiles.append((f"heuristic, load ahead {ahead}", dataclasses.replace(chosen, load_ahead=ahead)))
+
+    def labelled_tile(block_r, warps, chunk, ahead):
+        """(label, Tile) of `chunk` columns a chunk (None: the whole row, padded to a power of two)."""
+        block_d = chunk or triton.next_power_of_2(d)
+        return (f"rows {block_r} warps {warps} chunk {chunk} load ahead {ahead}",
+                heuristics.Tile(block_r, block_d, triton.cdiv(d, block_d), warps, load_ahead=ahead))
+
     for block_r, warps, chunk in FWD_CONFIGS if sweep else ():
         if chunk is not None and chunk >= d:
             continue
-        block_d = chunk or triton.next_power_of_2(d)
-        num_chunks = triton.cdiv(d, block_d)
-        for ahead in load_orders(num_chunks):
-            tiles.append((f"rows {block_r} warps {warps} chunk {chunk} load ahead {ahead}",
-                          heuristics.Tile(block_r, block_d, num_chunks, warps, load_ahead=ahead)))
-    for block_r, chunk, warps, ahead in configs:
-        tiles.append((f"rows {block_r} warps {warps} chunk {chunk} load ahead {ahead}",
-                      heuristics.Tile(block_r, chunk, triton.cdiv(d, chunk), warps, load_ahead=ahead)))
+        num_chunks = triton.cdiv(d, chunk) if chunk else 1
+        tiles += [labelled_tile(block_r, warps, chunk, ahead) for ahead in load_orders(num_chunks)]
+    tiles += [labelled_tile(block_r, warps, chunk, ahead) for block_r, chunk, warps, ahead in configs]
 
     def set_tile(tile):
         heuristics.forward_tile = original if tile is None else lambda *args: tile
