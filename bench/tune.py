@@ -89,27 +89,33 @@ def _sweep(name, what, tiles, set_tile, run, error, floor, kernel, copies, reads
     """Time run(i), i over `copies` input copies in turn (bench.run.rotation_count: none left in L2 from
     the last call), under each (label, tile), after checking run(0) (relative error < 1e-2 against float64):
     the common loop of the forward and backward sweeps. Each timing starts with the L2 lines of `reads` at
-    normal priority (bench/l2.py). Returns (seconds per call, label) of the fastest."""
+    normal priority (bench/l2.py). The heuristics are as before once it returns. Returns (seconds per call,
+    label) of the fastest."""
     best = None
-    for label, tile in tiles:
-        set_tile(tile)
+    saved = (heuristics.forward_tile, heuristics.backward_tile, heuristics.REDUCE_TILE)
+    try:
+        for label, tile in tiles:
+            set_tile(tile)
+            launch.clear_plans()
+            known = len(compiled(kernel))
+            try:
+                err = error(run(0))
+            except triton.runtime.errors.OutOfResources as e:
+                print(f"  {name} {what} {label}: does not fit ({e})")
+                continue
+            if not err < 1e-2:
+                print(f"  {name} {what} {label}: WRONG (rel err {err:.1e})")
+                continue
+            if COMPILE_ONLY:
+                continue
+            rotation = lambda: [run(i) for i in range(copies)]
+            t = time_fn(rotation, "cuda", graph=True, reads=reads, rep_ms=REP_MS) / copies
+            print(f"  {name:8s} {what} {label}: {t * 1e6:7.1f} us  {floor / t:5.0%}  {regs(kernel, known)}  "
+                  f"err {err:.1e}", flush=True)
+            best = min(best or (t, label), (t, label))
+    finally:  # no tile set here, nor a launch plan made with one, outlives the sweep
+        heuristics.forward_tile, heuristics.backward_tile, heuristics.REDUCE_TILE = saved
         launch.clear_plans()
-        known = len(compiled(kernel))
-        try:
-            err = error(run(0))
-        except triton.runtime.errors.OutOfResources as e:
-            print(f"  {name} {what} {label}: does not fit ({e})")
-            continue
-        if not err < 1e-2:
-            print(f"  {name} {what} {label}: WRONG (rel err {err:.1e})")
-            continue
-        if COMPILE_ONLY:
-            continue
-        rotation = lambda: [run(i) for i in range(copies)]
-        t = time_fn(rotation, "cuda", graph=True, reads=reads, rep_ms=REP_MS) / copies
-        print(f"  {name:8s} {what} {label}: {t * 1e6:7.1f} us  {floor / t:5.0%}  {regs(kernel, known)}  err {err:.1e}",
-              flush=True)
-        best = min(best or (t, label), (t, label))
     return best
 
 
@@ -325,7 +331,6 @@ def main(argv=None):
     print(f"{torch.cuda.get_device_name()}, torch {torch.__version__}, triton {triton.__version__}, "
           f"copy bandwidth {bandwidth / 1e9:.0f} GB/s", flush=True)
     summary = []
-    originals = (heuristics.forward_tile, heuristics.backward_tile, heuristics.REDUCE_TILE)
     reduce_tiles = [heuristics.ReduceTile(*map(int, t.split(":"))) for t in args.reduce_tiles.split(",") if t]
     for name in args.shapes.split(","):
         shape = GPU_SHAPES[name]
@@ -338,8 +343,6 @@ def main(argv=None):
             best, floor = tune_backward(name, shape, bandwidth, configs or (BWD_CONFIGS if args.bwd_sweep else None),
                                         args.modulation, reduce_tiles)
             summary.append(("bwd", name, best, floor))
-        heuristics.forward_tile, heuristics.backward_tile, heuristics.REDUCE_TILE = originals
-        launch.clear_plans()
     if "host" in what:
         host_times("cuda")
     for kernel, name, best, floor in summary:

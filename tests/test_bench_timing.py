@@ -247,14 +247,12 @@ def test_tune_times_the_forward_tiles_asked_for(monkeypatch, capsys):
 
     seen = []
     original = heuristics.forward_tile
-    monkeypatch.setattr(heuristics, "forward_tile", original)  # tune sets it per tile; put back after the test
     monkeypatch.setattr(tune, "make_inputs", lambda shape, mod, dtype, device: run.make_inputs(shape, mod, dtype, "cpu"))
     monkeypatch.setattr(tune, "_copies", lambda inputs, dy: 1)
     monkeypatch.setattr(tune, "time_fn", lambda fn, *a, **k: (fn(), seen.append(heuristics.forward_tile(96)), 1e-5)[2])
-    try:
-        tune.tune_forward("t", (2, 4, 96), 3e12, False, [(1, 32, 1, 2), (1, 64, 2, 0)])
-    finally:
-        launch.clear_plans()  # the launch plans made with the tiles asked for
+    tune.tune_forward("t", (2, 4, 96), 3e12, False, [(1, 32, 1, 2), (1, 64, 2, 0)])
+    # later tests launch with the heuristic, and no plan made with a tile asked for is left
+    assert heuristics.forward_tile is original and launch._forward_plan.cache_info().currsize == 0
     out = capsys.readouterr().out
     assert "WRONG" not in out and "does not fit" not in out
     assert [label in out for label in ("heuristic:", "rows 1 warps 1 chunk 32 load ahead 2:",
