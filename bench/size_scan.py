@@ -5,8 +5,8 @@
 The benchmark's short shapes miss the forward's 90% target while Mochi and Wan-14B, the same kernel on
 10x the bytes, reach 100% (README). This says how much of that is a cost each call pays once (its
 launch inside the graph, the first wave's ramp, the last wave's tail) and how much is a slower stream.
-Per width D, x is (1, N, D) bf16 with N chosen so that the forward's bytes (read x, write y) are each of
---megabytes; per-batch scale and shift (one batch item, as Z-Image), weight present. At each size it times
+Per width D, x is (1, N, D) bf16 with N chosen so that the forward's bytes (read x, write y) are about each
+of --megabytes (x's bytes a multiple of COPY_ALIGN, below); per-batch scale and shift (one batch item, as Z-Image), weight present. At each size it times
 torch's `y.copy_(x)`, bench/fwd_breakdown.py's probe at its "norm" and "full" levels (the forward's tile
 without and with the weight, scale and shift) and the shipped forward, inputs rotated and CUDA graphs as
 bench.copy_at_size does, each result checked before it is timed. Then, per variant, the least-squares
@@ -14,6 +14,7 @@ line time = fixed + bytes / stream over the sizes: `fixed` in us, `stream` in GB
 relative residual, which says whether a line describes the times at all. Needs a GPU.
 """
 import argparse
+import math
 import sys
 
 import torch
@@ -22,6 +23,11 @@ import modnorm_op
 from bench.copy_at_size import gpu_bandwidth, graph_us, rotated_inputs
 from bench.fwd_breakdown import COPY, FULL, NORM, expected, probe
 from bench.tune import rel_err
+
+# torch's copy of contiguous tensors is a cudaMemcpy, which on an H100 (driver 580) streamed at about 2450 GB/s
+# when the length was a multiple of 2 KB or less and at the copy bandwidth when it was a multiple of 4 KB or
+# more (bench/NOTES.md v27): the copy column measures the copy only at lengths of this granularity.
+COPY_ALIGN = 4096
 
 # (label, forward of (x, weight, scale, shift, y) into y (the op returns a new y, as it always does), the level
 # of fwd_breakdown.expected that checks it)
@@ -36,6 +42,8 @@ VARIANTS = [
 def fit_line(sizes, seconds):
     """Least-squares (fixed seconds, bytes per second, worst relative residual) of seconds = fixed +
     size / rate over the (bytes, seconds) pairs."""
+    if len(set(sizes)) < 2:
+        raise ValueError("fit_line: needs at least two different sizes (--megabytes, after rounding)")
     n = len(sizes)
     mean_b, mean_t = sum(sizes) / n, sum(seconds) / n
     slope = (sum((b - mean_b) * (t - mean_t) for b, t in zip(sizes, seconds))
@@ -46,8 +54,10 @@ def fit_line(sizes, seconds):
 
 
 def rows_for(megabytes, width):
-    """Rows of `width` bf16 columns whose forward moves about `megabytes` MB (x read, y written)."""
-    return max(1, round(megabytes * 1e6 / (4 * width)))
+    """Rows of `width` bf16 columns whose forward moves about `megabytes` MB (x read, y written), rounded so
+    that x's bytes are a multiple of COPY_ALIGN."""
+    step = COPY_ALIGN // math.gcd(COPY_ALIGN, 2 * width)
+    return step * max(1, round(megabytes * 1e6 / (4 * width * step)))
 
 
 def main(argv=None):

@@ -2,6 +2,7 @@
 loop (when the inputs are rotated so that a working set that fits in L2 is not timed from the cache, every
 call gets its own input set and its own gradients, and the times are per call), bench/ab.py's import of
 another checkout's package, bench/compile_block.py's rounds, and the probes' kernels and replays."""
+import math
 import os
 import re
 
@@ -208,6 +209,21 @@ def test_size_scan_fit_recovers_a_fixed_cost_and_a_rate():
     assert fixed == pytest.approx(2e-6, rel=1e-9) and rate == pytest.approx(3e12, rel=1e-9) and worst < 1e-12
     _, _, worst = fit_line(sizes, [2e-6 + b / 3e12 * (1.1 if b == 16e6 else 1) for b in sizes])
     assert worst > 0.01
+    with pytest.raises(ValueError, match="two different sizes"):
+        fit_line([16e6, 16e6], [1e-5, 1e-5])
+
+
+@pytest.mark.parametrize("width", [1152, 2304, 3072, 3840, 5120, 1000, 1001])
+def test_size_scan_rows_give_copy_lengths_of_its_granularity(width):
+    """bench/size_scan.py's x is a whole number of COPY_ALIGN blocks (torch's copy, a cudaMemcpy, streamed
+    ~20% slower at lengths of a coarser 2 KB or less: NOTES v27), within one rounding step of each size."""
+    from bench.size_scan import COPY_ALIGN, rows_for
+
+    step = COPY_ALIGN // math.gcd(COPY_ALIGN, 2 * width)
+    for megabytes in (0.02, 16, 64, 512):
+        rows = rows_for(megabytes, width)
+        assert rows > 0 and rows * width * 2 % COPY_ALIGN == 0
+        assert abs(rows * width * 4 - megabytes * 1e6) <= step * width * 4 / 2 or rows == step
 
 
 @pytest.mark.skipif(os.environ.get("TRITON_INTERPRET") != "1", reason="Triton kernels: on CPU, interpreter only")
@@ -231,7 +247,7 @@ def test_size_scan_checks_and_times_every_variant_at_every_size(monkeypatch, cap
     monkeypatch.setattr(size_scan, "gpu_bandwidth", lambda tool, note="": 3e12)
     monkeypatch.setattr(size_scan, "rotated_inputs", cpu_inputs)
     monkeypatch.setattr(size_scan, "graph_us", timed)
-    assert size_scan.main(["--widths", "1152", "--megabytes", "0.02,0.04"]) == 0
+    assert size_scan.main(["--widths", "1152", "--megabytes", "0.08,0.16"]) == 0  # 16 and 32 rows
     assert calls == [2] * (2 * len(size_scan.VARIANTS))
     fits = capsys.readouterr().out.splitlines()[-1]
     assert fits.startswith("| fit:") and len(re.findall(r"[0-9] GB/s", fits)) == len(size_scan.VARIANTS)
