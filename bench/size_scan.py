@@ -5,13 +5,14 @@
 The benchmark's short shapes miss the forward's 90% target while Mochi and Wan-14B, the same kernel on
 10x the bytes, reach 100% (README). This says how much of that is a cost each call pays once (its
 launch inside the graph, the first wave's ramp, the last wave's tail) and how much is a slower stream.
-Per width D, x is (1, N, D) bf16 with N chosen so that the forward's bytes (read x, write y) are about each
-of --megabytes (x's bytes a multiple of COPY_ALIGN, below); per-batch scale and shift (one batch item, as Z-Image), weight present. At each size it times
-torch's `y.copy_(x)`, bench/fwd_breakdown.py's probe at its "norm" and "full" levels (the forward's tile
-without and with the weight, scale and shift) and the shipped forward, inputs rotated and CUDA graphs as
-bench.copy_at_size does, each result checked before it is timed. Then, per variant, the least-squares
-line time = fixed + bytes / stream over the sizes: `fixed` in us, `stream` in GB/s, and the worst
-relative residual, which says whether a line describes the times at all. Needs a GPU.
+Per width D, x is (1, N, D) bf16 with N chosen so that the forward's bytes (read x, write y) are about each of
+--megabytes (x's bytes a multiple of COPY_ALIGN, below); per-batch scale and shift (one batch item, as
+Z-Image), weight present. At each size it times torch's `y.copy_(x)`, bench/fwd_breakdown.py's probe at its
+"norm" and "full" levels (the forward's tile without and with the weight, scale and shift) and the shipped
+forward, inputs rotated and CUDA graphs as bench.copy_at_size does, each result checked before it is timed.
+Then, per variant, the least-squares line time = fixed + bytes / stream over the sizes: `fixed` in us,
+`stream` in GB/s, and the worst relative residual, which says whether a line describes the times at all. Needs
+a GPU.
 """
 import argparse
 import math
@@ -25,8 +26,8 @@ from bench.fwd_breakdown import COPY, FULL, NORM, expected, probe
 from bench.tune import rel_err
 
 # torch's copy of contiguous tensors is a cudaMemcpy, which on an H100 (driver 580) streamed at about 2450 GB/s
-# when the length was a multiple of 2 KB or less and at the copy bandwidth when it was a multiple of 4 KB or
-# more (bench/NOTES.md v27): the copy column measures the copy only at lengths of this granularity.
+# where the length was a multiple of at most 2 KB, and at the copy bandwidth where it was a multiple of 4 KB
+# or more (bench/NOTES.md v27): the copy column is a reference only at lengths of this granularity.
 COPY_ALIGN = 4096
 
 # (label, forward of (x, weight, scale, shift, y) into y (the op returns a new y, as it always does), the level
