@@ -54,10 +54,15 @@ def fit_line(sizes, seconds):
     return fixed, 1 / slope, worst
 
 
+def row_step(width):
+    """The fewest rows of `width` bf16 columns that make a whole number of COPY_ALIGN blocks."""
+    return COPY_ALIGN // math.gcd(COPY_ALIGN, 2 * width)
+
+
 def rows_for(megabytes, width):
-    """Rows of `width` bf16 columns whose forward moves about `megabytes` MB (x read, y written), rounded so
-    that x's bytes are a multiple of COPY_ALIGN."""
-    step = COPY_ALIGN // math.gcd(COPY_ALIGN, 2 * width)
+    """Rows of `width` bf16 columns whose forward moves about `megabytes` MB (x read, y written), a multiple
+    of row_step(width)."""
+    step = row_step(width)
     return step * max(1, round(megabytes * 1e6 / (4 * width * step)))
 
 

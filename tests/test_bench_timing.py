@@ -2,7 +2,6 @@
 loop (when the inputs are rotated so that a working set that fits in L2 is not timed from the cache, every
 call gets its own input set and its own gradients, and the times are per call), bench/ab.py's import of
 another checkout's package, bench/compile_block.py's rounds, and the probes' kernels and replays."""
-import math
 import os
 import re
 
@@ -217,9 +216,10 @@ def test_size_scan_fit_recovers_a_fixed_cost_and_a_rate():
 def test_size_scan_rows_give_copy_lengths_of_its_granularity(width):
     """bench/size_scan.py's x is a whole number of COPY_ALIGN blocks (torch's copy, a cudaMemcpy, streamed
     ~20% slower at lengths of a coarser 2 KB or less: NOTES v27), within one rounding step of each size."""
-    from bench.size_scan import COPY_ALIGN, rows_for
+    from bench.size_scan import COPY_ALIGN, row_step, rows_for
 
-    step = COPY_ALIGN // math.gcd(COPY_ALIGN, 2 * width)
+    step = row_step(width)
+    assert step * width * 2 % COPY_ALIGN == 0 and (step == 1 or step // 2 * width * 2 % COPY_ALIGN)
     for megabytes in (0.02, 16, 64, 512):
         rows = rows_for(megabytes, width)
         assert rows > 0 and rows * width * 2 % COPY_ALIGN == 0
