@@ -6,15 +6,10 @@ launched directly on x of (2, 4096, 2304) with three sets of integer arguments, 
 - "B=1 plan, one mod row": the plan of (1, 8192, 2304), no division, batch 0's scale/shift for every row.
 
 If the division (and the x address waiting on it) is the cost, the second takes the first's time; if the
-second scale/shift row is, it takes the third's. With --coords32 the kernel's row coordinates are computed
-in int32 (row_coords patched before the first compile; run it as its own process): does a 32-bit division
-make B = 2 as fast as B = 1?
+second scale/shift row is, it takes the third's. Run through coords32.py (the row coordinates in int32):
+does a 32-bit division make B = 2 as fast as B = 1?
 """
-import sys
-
 import torch
-import triton
-import triton.language as tl
 
 from bench.copy_at_size import gpu_bandwidth, graph_us, rotated_inputs
 from bench.fwd_breakdown import FULL, expected
@@ -24,21 +19,6 @@ from modnorm_op.kernels.forward import modnorm_forward_kernel
 from modnorm_op import heuristics
 from modnorm_op.broadcast import aligned_modulation_shape
 
-
-@triton.jit
-def row_coords32(rows, size1, size2, size3):
-    r = rows.to(tl.int32)
-    c3 = r % size3
-    rest = r // size3
-    c2 = rest % size2
-    rest = rest // size2
-    return (rest // size1).to(tl.int64), (rest % size1).to(tl.int64), c2.to(tl.int64), c3.to(tl.int64)
-
-
-if "--coords32" in sys.argv:
-    import modnorm_op.kernels.forward as fwd
-    fwd.row_coords = row_coords32
-    print("row coordinates in int32")
 SHAPE, EPS = (2, 4096, 2304), 1e-6
 if gpu_bandwidth("batch_rows") is None:
     raise SystemExit(0)
