@@ -81,6 +81,30 @@ class RowPlan:
     group: int  # G: rows per modulation row
 
 
+def linear_row_strides(plan, names):
+    """Strides (0, ..., 0, spacing) for each of `names` when every one of them has evenly spaced rows over
+    plan's index space (row r at r * spacing; the common contiguous case), else None. The kernels then
+    address those tensors without the row's coordinates (their LINEAR_ROWS): no division on the path of
+    their loads, where a per-batch plan otherwise divides by T for every row. None too for a one-dim
+    index space, whose coordinate is the row itself: its kernels stay as they were (an H100 timed Z-Image's
+    forward 0.2 us slower with the same arithmetic scheduled differently, bench/NOTES.md v28)."""
+    if all(size == 1 for size in plan.sizes[1:]):
+        return None
+    linear = {}
+    for name in names:
+        spacing, span = 0, None  # span: the stride the next outer dim needs to continue the spacing
+        for size, stride in zip(reversed(plan.sizes), reversed(plan.strides[name])):
+            if size == 1:
+                continue
+            if span is None:
+                spacing = stride
+            elif stride != span:
+                return None
+            span = stride * size
+        linear[name] = (0,) * (len(plan.sizes) - 1) + (spacing,)
+    return linear
+
+
 class TooManyDims(ValueError):
     """The strides leave more than MAX_DIMS leading dims; launch.py then copies x into plan order."""
 

@@ -17,10 +17,10 @@ pytestmark = pytest.mark.skipif(os.environ.get("TRITON_INTERPRET") == "1",
 
 CONSTEXPRS = {
     "modnorm_forward_kernel": dict(MODE=0, HAS_W=True, HAS_SHIFT=True, BLOCK_R=1, BLOCK_D=4096, NUM_CHUNKS=1,
-                                   LOAD_AHEAD=0, N_COLS=4000),
+                                   LOAD_AHEAD=0, N_COLS=4000, LINEAR_ROWS=True),
     "modnorm_backward_kernel": dict(MODE=0, HAS_W=True, NEED_DX=True, NEED_DW=True, NEED_DS=True, NEED_DSH=True,
                                     BLOCK_R=1, BLOCK_D=1024, NUM_CHUNKS=3, ROW_PER_MOD=False, NUM_STAGES=3,
-                                    STRIDED_ROWS=False, DW_PARTS_HOLD_A=False, N_COLS=3000),
+                                    STRIDED_ROWS=False, DW_PARTS_HOLD_A=False, N_COLS=3000, LINEAR_ROWS=True),
     # FROM_A: the partial sums' one path with float arithmetic on offset
     "sum_partials_kernel": dict(MODE=0, NEED_DW=True, NEED_DS=True, NEED_DSH=True, FROM_A=True, BLOCK_P=64,
                                 BLOCK_D=32),
@@ -90,13 +90,15 @@ def test_inspect_kernels_compiles_what_a_call_launches_and_restores_the_launcher
 BACKWARD_NEEDS = ((False, True, False, True, True), (True, True, False, False, True), (True, False, True, True, False))
 FLAG_CASES = {
     "modnorm_forward_kernel": [dict(HAS_W=w, HAS_SHIFT=sh, NUM_CHUNKS=chunks, LOAD_AHEAD=ahead, BLOCK_D=4096 // chunks)
-                               for w in (True, False) for sh in (True, False) for chunks, ahead in ((1, 0), (4, 1))],
+                               for w in (True, False) for sh in (True, False) for chunks, ahead in ((1, 0), (4, 1))]
+    + [dict(LINEAR_ROWS=False)],  # rows addressed through their coordinates
     # (HAS_W, NEED_DX, NEED_DW, NEED_DS, NEED_DSH), each with items of a shared modulation row and rows of their own
     "modnorm_backward_kernel": [dict(HAS_W=w, NEED_DX=dx, NEED_DW=dw, NEED_DS=ds, NEED_DSH=dsh, ROW_PER_MOD=per_row,
                                      NUM_STAGES=stages, BLOCK_R=rows)
                                 for w, dx, dw, ds, dsh in BACKWARD_NEEDS
                                 for per_row, stages, rows in ((False, 3, 1), (True, 1, 2))]
-    + [dict(NEED_DS=False, DW_PARTS_HOLD_A=True)],  # one modulation row: A's partials only
+    + [dict(NEED_DS=False, DW_PARTS_HOLD_A=True),  # one modulation row: A's partials only
+       dict(LINEAR_ROWS=False), dict(ROW_PER_MOD=True, NUM_STAGES=1, BLOCK_R=2, LINEAR_ROWS=False)],
     "sum_partials_kernel": [dict(NEED_DW=dw, NEED_DS=ds, NEED_DSH=dsh, FROM_A=from_a)
                             for dw, ds, dsh, from_a in ((True, True, True, False), (False, True, False, False),
                                                         (True, True, True, True), (True, False, False, True))],

@@ -13,7 +13,7 @@ from torch._subclasses.fake_tensor import FakeTensorMode
 
 import modnorm_op
 from helpers import check_against_reference, randn
-from modnorm_op.broadcast import MAX_DIMS, aligned_modulation_shape, plan_rows
+from modnorm_op.broadcast import MAX_DIMS, aligned_modulation_shape, linear_row_strides, plan_rows
 
 D = 8
 B, T = 2, 3
@@ -267,6 +267,40 @@ def test_plan_rows_does_not_merge_dims_whose_strides_do_not_allow_it():
     assert plan.sizes == (s, b) + (1,) * (MAX_DIMS - 2)
     assert plan.strides["x"][:2] == (D, s * D)
     assert plan.group == s * b
+
+
+def _plan(x, mod_shape):
+    """x's plan with a modulation of mod_shape (aligned, strides of a contiguous one)."""
+    scale = tuple(0 if size == 1 else st for size, st in zip(mod_shape, torch.empty(mod_shape).stride()))
+    return plan_rows(x.shape[:-1], mod_shape, {"x": x.stride()[:-1], "scale": scale})
+
+
+@pytest.mark.parametrize("x, mod_shape, spacing", [
+    (torch.empty(B, T, D), (B, 1), D),  # per-batch: plan (B, T), rows D apart
+    (torch.empty(B, T, 3 * D)[..., D:2 * D], (B, 1), 3 * D),  # a chunk of a wider row
+    (torch.empty(B, 2 * T, D)[:, ::2], (B, 1), 2 * D),  # every other token
+    (torch.empty(T, B, D).transpose(0, 1), (1, T), D),  # sequence-first memory, per-token-position scale
+])
+def test_linear_row_strides_give_the_rows_spacing(x, mod_shape, spacing):
+    """Rows evenly spaced in plan order: the spacing in the innermost stride, zeros elsewhere, and row r at
+    r * spacing is where the plan's coordinates put it."""
+    plan = _plan(x, mod_shape)
+    assert linear_row_strides(plan, ("x",)) == {"x": (0,) * (MAX_DIMS - 1) + (spacing,)}
+    for r in range(plan.num_rows):
+        coords = torch.unravel_index(torch.tensor(r), plan.sizes)
+        assert sum(int(c) * s for c, s in zip(coords, plan.strides["x"])) == r * spacing
+
+
+@pytest.mark.parametrize("x, mod_shape", [
+    (torch.empty(T, B, D), (1, B)),  # sequence-first, per-batch: plan order (B, T) is not memory order
+    (torch.empty(1, T, D).expand(B, T, D), (B, 1)),  # x broadcast over the batch: rows repeat
+    (torch.empty(B, T, D), (B, T)),  # per-token: one merged dim, coordinate = row, no division anyway
+    (torch.empty(D)[None, None].expand(1, 1, D), (1, 1)),  # one row
+])
+def test_linear_row_strides_refuse_uneven_rows_and_one_dim(x, mod_shape):
+    """Rows that no single stride reaches: None, and the kernels find each row through its coordinates;
+    None too where the index space is one dim (the coordinate is the row: nothing to divide)."""
+    assert linear_row_strides(_plan(x, mod_shape), ("x",)) is None
 
 
 def test_plan_rows_too_many_strided_dims_is_a_value_error():

@@ -79,17 +79,17 @@ def _rows_only(row_ok, value, BLOCK_R: tl.constexpr):
 
 
 @triton.jit
-def _dx_offsets(rows, size1, size2, size3, s0, s1, s2, s3):
+def _dx_offsets(rows, size1, size2, size3, s0, s1, s2, s3, LINEAR: tl.constexpr):
     c0, c1, c2, c3 = row_coords(rows, size1, size2, size3)
-    return row_offsets(c0, c1, c2, c3, s0, s1, s2, s3)
+    return row_offsets(rows, c0, c1, c2, c3, s0, s1, s2, s3, LINEAR)
 
 
 @triton.jit
-def _row_tiles(PTR, rows, rows_end, n_cols, size1, size2, size3, s0, s1, s2, s3, sd,
+def _row_tiles(PTR, rows, rows_end, n_cols, size1, size2, size3, s0, s1, s2, s3, sd, LINEAR: tl.constexpr,
                BLOCK_D: tl.constexpr, NUM_CHUNKS: tl.constexpr):
     """The rows' NUM_CHUNKS [rows, BLOCK_D] tiles of PTR, in PTR's own dtype (rows >= rows_end masked)."""
     c0, c1, c2, c3 = row_coords(rows, size1, size2, size3)
-    row_off = row_offsets(c0, c1, c2, c3, s0, s1, s2, s3)
+    row_off = row_offsets(rows, c0, c1, c2, c3, s0, s1, s2, s3, LINEAR)
     tiles = ()
     for c in tl.static_range(NUM_CHUNKS):
         cols, col_ok = chunk_columns(c, BLOCK_D, n_cols)
@@ -112,6 +112,7 @@ def modnorm_backward_kernel(
     NEED_DX: tl.constexpr, NEED_DW: tl.constexpr, NEED_DS: tl.constexpr, NEED_DSH: tl.constexpr,
     BLOCK_R: tl.constexpr, BLOCK_D: tl.constexpr, NUM_CHUNKS: tl.constexpr, ROW_PER_MOD: tl.constexpr,
     NUM_STAGES: tl.constexpr, STRIDED_ROWS: tl.constexpr, DW_PARTS_HOLD_A: tl.constexpr, N_COLS: tl.constexpr,
+    LINEAR_ROWS: tl.constexpr,
 ):
     """Rows of up to NUM_CHUNKS * BLOCK_D columns, held in registers as a tuple of NUM_CHUNKS
     [BLOCK_R, BLOCK_D] tiles (chunk loops unrolled), so only the last chunk pads. ROW_PER_MOD: every row has
@@ -140,12 +141,13 @@ def modnorm_backward_kernel(
         dw_acc = zeros
         if NUM_STAGES == 1:
             x_next = _row_tiles(X, first_item + tile, last_item, N_COLS, size1, size2, size3,
-                                x_s0, x_s1, x_s2, x_s3, x_sd, BLOCK_D, NUM_CHUNKS)
+                                x_s0, x_s1, x_s2, x_s3, x_sd, LINEAR_ROWS, BLOCK_D, NUM_CHUNKS)
             dy_next = _row_tiles(DY, first_item + tile, last_item, N_COLS, size1, size2, size3,
-                                 dy_s0, dy_s1, dy_s2, dy_s3, dy_sd, BLOCK_D, NUM_CHUNKS)
+                                 dy_s0, dy_s1, dy_s2, dy_s3, dy_sd, LINEAR_ROWS, BLOCK_D, NUM_CHUNKS)
             sc_next = _row_tiles(SCALE, first_item + tile, last_item, N_COLS, size1, size2, size3,
-                                 sc_s0, sc_s1, sc_s2, sc_s3, sc_sd, BLOCK_D, NUM_CHUNKS)
-            dx_row_next = _dx_offsets(first_item + tile, size1, size2, size3, dx_s0, dx_s1, dx_s2, dx_s3)
+                                 sc_s0, sc_s1, sc_s2, sc_s3, sc_sd, False, BLOCK_D, NUM_CHUNKS)
+            dx_row_next = _dx_offsets(first_item + tile, size1, size2, size3, dx_s0, dx_s1, dx_s2, dx_s3,
+                                      LINEAR_ROWS)
         for start in tl.range(first_item, last_item, BLOCK_R, num_stages=NUM_STAGES):
             rows = start + tile
             row_ok = rows < last_item
@@ -153,12 +155,12 @@ def modnorm_backward_kernel(
             # or this one (pipelined by Triton)
             fetch = rows + BLOCK_R if NUM_STAGES == 1 else rows
             x_raw = _row_tiles(X, fetch, last_item, N_COLS, size1, size2, size3,
-                               x_s0, x_s1, x_s2, x_s3, x_sd, BLOCK_D, NUM_CHUNKS)
+                               x_s0, x_s1, x_s2, x_s3, x_sd, LINEAR_ROWS, BLOCK_D, NUM_CHUNKS)
             dy_raw = _row_tiles(DY, fetch, last_item, N_COLS, size1, size2, size3,
-                                dy_s0, dy_s1, dy_s2, dy_s3, dy_sd, BLOCK_D, NUM_CHUNKS)
+                                dy_s0, dy_s1, dy_s2, dy_s3, dy_sd, LINEAR_ROWS, BLOCK_D, NUM_CHUNKS)
             sc_raw = _row_tiles(SCALE, fetch, last_item, N_COLS, size1, size2, size3,
-                                sc_s0, sc_s1, sc_s2, sc_s3, sc_sd, BLOCK_D, NUM_CHUNKS)
-            dx_row = _dx_offsets(fetch, size1, size2, size3, dx_s0, dx_s1, dx_s2, dx_s3)
+                                sc_s0, sc_s1, sc_s2, sc_s3, sc_sd, False, BLOCK_D, NUM_CHUNKS)
+            dx_row = _dx_offsets(fetch, size1, size2, size3, dx_s0, dx_s1, dx_s2, dx_s3, LINEAR_ROWS)
             if NUM_STAGES == 1:
                 x_raw, x_next = x_next, x_raw
                 dy_raw, dy_next = dy_next, dy_raw
@@ -213,12 +215,13 @@ def modnorm_backward_kernel(
             # every row of the item shares one modulation row: load it once
             if NUM_STAGES == 1:  # the item's first rows go out before its modulation row is read
                 x_next = _row_tiles(X, row_lo + tile * step, row_hi, N_COLS, size1, size2, size3,
-                                    x_s0, x_s1, x_s2, x_s3, x_sd, BLOCK_D, NUM_CHUNKS)
+                                    x_s0, x_s1, x_s2, x_s3, x_sd, LINEAR_ROWS, BLOCK_D, NUM_CHUNKS)
                 dy_next = _row_tiles(DY, row_lo + tile * step, row_hi, N_COLS, size1, size2, size3,
-                                     dy_s0, dy_s1, dy_s2, dy_s3, dy_sd, BLOCK_D, NUM_CHUNKS)
-                dx_row_next = _dx_offsets(row_lo + tile * step, size1, size2, size3, dx_s0, dx_s1, dx_s2, dx_s3)
+                                     dy_s0, dy_s1, dy_s2, dy_s3, dy_sd, LINEAR_ROWS, BLOCK_D, NUM_CHUNKS)
+                dx_row_next = _dx_offsets(row_lo + tile * step, size1, size2, size3, dx_s0, dx_s1, dx_s2, dx_s3,
+                                          LINEAR_ROWS)
             g0, g1, g2, g3 = row_coords(row_lo, size1, size2, size3)
-            sc_item = SCALE + row_offsets(g0, g1, g2, g3, sc_s0, sc_s1, sc_s2, sc_s3)
+            sc_item = SCALE + row_offsets(row_lo, g0, g1, g2, g3, sc_s0, sc_s1, sc_s2, sc_s3, False)
             g = ()
             for c in tl.static_range(NUM_CHUNKS):
                 cols, col_ok = chunk_columns(c, BLOCK_D, N_COLS)
@@ -234,10 +237,10 @@ def modnorm_backward_kernel(
                 # or this one (pipelined by Triton)
                 fetch = rows + BLOCK_R * step if NUM_STAGES == 1 else rows
                 x_raw = _row_tiles(X, fetch, row_hi, N_COLS, size1, size2, size3,
-                                   x_s0, x_s1, x_s2, x_s3, x_sd, BLOCK_D, NUM_CHUNKS)
+                                   x_s0, x_s1, x_s2, x_s3, x_sd, LINEAR_ROWS, BLOCK_D, NUM_CHUNKS)
                 dy_raw = _row_tiles(DY, fetch, row_hi, N_COLS, size1, size2, size3,
-                                    dy_s0, dy_s1, dy_s2, dy_s3, dy_sd, BLOCK_D, NUM_CHUNKS)
-                dx_row = _dx_offsets(fetch, size1, size2, size3, dx_s0, dx_s1, dx_s2, dx_s3)
+                                    dy_s0, dy_s1, dy_s2, dy_s3, dy_sd, LINEAR_ROWS, BLOCK_D, NUM_CHUNKS)
+                dx_row = _dx_offsets(fetch, size1, size2, size3, dx_s0, dx_s1, dx_s2, dx_s3, LINEAR_ROWS)
                 if NUM_STAGES == 1:
                     x_raw, x_next = x_next, x_raw
                     dy_raw, dy_next = dy_next, dy_raw
@@ -300,7 +303,7 @@ def modnorm_backward_chunked_kernel(
     MODE: tl.constexpr, HAS_W: tl.constexpr,
     NEED_DX: tl.constexpr, NEED_DW: tl.constexpr, NEED_DS: tl.constexpr, NEED_DSH: tl.constexpr,
     BLOCK_D: tl.constexpr, ROW_PER_MOD: tl.constexpr,
-    N_COLS: tl.constexpr,
+    N_COLS: tl.constexpr, LINEAR_ROWS: tl.constexpr,
 ):
     """Rows longer than one block, one row at a time in BLOCK_D chunks: a first pass gathers sum(x^2) and
     sum(dn * x), a second writes dx and adds into this program's own zero-initialized float32 partial rows
@@ -318,9 +321,9 @@ def modnorm_backward_chunked_kernel(
         rows = tl.zeros([1], tl.int64) + row
         out_row = (((row % group) // rows_per_item) * n_mod + row // group) * N_COLS
         c0, c1, c2, c3 = row_coords(rows, size1, size2, size3)
-        x_row = row_offsets(c0, c1, c2, c3, x_s0, x_s1, x_s2, x_s3)
-        dy_row = row_offsets(c0, c1, c2, c3, dy_s0, dy_s1, dy_s2, dy_s3)
-        sc_row = row_offsets(c0, c1, c2, c3, sc_s0, sc_s1, sc_s2, sc_s3)
+        x_row = row_offsets(rows, c0, c1, c2, c3, x_s0, x_s1, x_s2, x_s3, LINEAR_ROWS)
+        dy_row = row_offsets(rows, c0, c1, c2, c3, dy_s0, dy_s1, dy_s2, dy_s3, LINEAR_ROWS)
+        sc_row = row_offsets(rows, c0, c1, c2, c3, sc_s0, sc_s1, sc_s2, sc_s3, False)
         sum_sq = tl.zeros([1], COMPUTE)
         sum_dnx = tl.zeros([1], COMPUTE)
         for start in range(0, N_COLS, BLOCK_D):
@@ -348,7 +351,8 @@ def modnorm_backward_chunked_kernel(
             xhat, n, h, dh, dn = _grad_terms(xf, dyf, rstd, mod1, a, HAS_W, MODE, X_DTYPE, COMPUTE)
             if NEED_DX:
                 dx = rstd[:, None] * (dn - xhat * mean_dn_xhat[:, None])
-                _store_rows(DX, row_offsets(c0, c1, c2, c3, dx_s0, dx_s1, dx_s2, dx_s3), cols, mask, dx)
+                _store_rows(DX, row_offsets(rows, c0, c1, c2, c3, dx_s0, dx_s1, dx_s2, dx_s3, LINEAR_ROWS), cols, mask,
+                            dx)
             if NEED_DW:
                 _add_into(DW_PART + pid.to(tl.int64) * N_COLS, cols, col_ok, tl.sum(dh * n, 0))
             if ROW_PER_MOD:

@@ -27,8 +27,14 @@ def row_coords(rows, size1, size2, size3):
 
 
 @triton.jit
-def row_offsets(c0, c1, c2, c3, s0, s1, s2, s3):
-    return c0 * s0 + c1 * s1 + c2 * s2 + c3 * s3
+def row_offsets(rows, c0, c1, c2, c3, s0, s1, s2, s3, LINEAR: tl.constexpr):
+    """Element offsets of rows (coordinates c0..c3) in a tensor with strides s0..s3. LINEAR: its rows are
+    evenly spaced, s3 apart (broadcast.linear_row_strides), so rows * s3 needs no coordinates and the
+    divisions that find them stay off its loads' path."""
+    if LINEAR:
+        return rows * s3
+    else:
+        return c0 * s0 + c1 * s1 + c2 * s2 + c3 * s3
 
 
 @triton.jit

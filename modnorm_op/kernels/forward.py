@@ -61,17 +61,17 @@ def modnorm_forward_kernel(
     w_sd, eps, offset,
     MODE: tl.constexpr, HAS_W: tl.constexpr, HAS_SHIFT: tl.constexpr,
     BLOCK_R: tl.constexpr, BLOCK_D: tl.constexpr, NUM_CHUNKS: tl.constexpr, LOAD_AHEAD: tl.constexpr,
-    N_COLS: tl.constexpr,
+    N_COLS: tl.constexpr, LINEAR_ROWS: tl.constexpr,
 ):
     X_DTYPE: tl.constexpr = Y.dtype.element_ty
     COMPUTE: tl.constexpr = tl.float64 if X_DTYPE == tl.float64 else tl.float32  # reference.compute_dtype
     rows = tl.program_id(0).to(tl.int64) * BLOCK_R + tl.arange(0, BLOCK_R)
     row_ok = rows < n_rows
     c0, c1, c2, c3 = row_coords(rows, size1, size2, size3)
-    x_row = row_offsets(c0, c1, c2, c3, x_s0, x_s1, x_s2, x_s3)
-    sc_row = row_offsets(c0, c1, c2, c3, sc_s0, sc_s1, sc_s2, sc_s3)
-    sh_row = row_offsets(c0, c1, c2, c3, sh_s0, sh_s1, sh_s2, sh_s3)
-    y_row = row_offsets(c0, c1, c2, c3, y_s0, y_s1, y_s2, y_s3)
+    x_row = row_offsets(rows, c0, c1, c2, c3, x_s0, x_s1, x_s2, x_s3, LINEAR_ROWS)
+    sc_row = row_offsets(rows, c0, c1, c2, c3, sc_s0, sc_s1, sc_s2, sc_s3, False)
+    sh_row = row_offsets(rows, c0, c1, c2, c3, sh_s0, sh_s1, sh_s2, sh_s3, False)
+    y_row = row_offsets(rows, c0, c1, c2, c3, y_s0, y_s1, y_s2, y_s3, LINEAR_ROWS)
     # Chunk j's weight, scale and shift (and x, re-read, in a row of several chunks) are loaded in the first
     # pass when j < LOAD_AHEAD, otherwise right before chunk j - LOAD_AHEAD's store (see the module docstring).
     # The chunk loops are unrolled and the squares summed lane by lane, then across the row once: every

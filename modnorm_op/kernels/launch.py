@@ -18,7 +18,8 @@ import triton
 from torch.library import wrap_triton
 
 from .. import heuristics
-from ..broadcast import TooManyDims, aligned_lead_strides, contiguous_lead_strides, plan_order, plan_rows
+from ..broadcast import (TooManyDims, aligned_lead_strides, contiguous_lead_strides, linear_row_strides, plan_order,
+                         plan_rows)
 from ..reference import aligned_view, compute_dtype
 from .backward import modnorm_backward_chunked_kernel, modnorm_backward_kernel, sum_partials_kernel
 from .common import MODE_IDS
@@ -84,10 +85,12 @@ def _forward_plan(shape, x_strides, scale_shape, scale_strides, shift_strides, w
     except TooManyDims:
         return None
     tile = heuristics.forward_tile(n_cols, max_block_d, elem_bytes)
+    linear = linear_row_strides(plan, ("x", "y"))
+    row_strides = linear or plan.strides
     scalars = (
         plan.num_rows, *plan.sizes[1:],
-        *plan.strides["x"], x_strides[-1],
-        *plan.strides["y"],
+        *row_strides["x"], x_strides[-1],
+        *row_strides["y"],
         *plan.strides["scale"], scale_strides[-1],
         *plan.strides.get("shift", _NO_STRIDES), shift_strides[-1] if shift_strides is not None else 0,
         w_stride if w_stride is not None else 0,
@@ -95,7 +98,7 @@ def _forward_plan(shape, x_strides, scale_shape, scale_strides, shift_strides, w
     flags = dict(
         MODE=MODE_IDS[mode], HAS_W=w_stride is not None, HAS_SHIFT=shift_strides is not None,
         BLOCK_R=tile.block_r, BLOCK_D=tile.block_d, NUM_CHUNKS=tile.num_chunks, LOAD_AHEAD=tile.load_ahead,
-        N_COLS=n_cols, num_warps=tile.num_warps,
+        N_COLS=n_cols, LINEAR_ROWS=linear is not None, num_warps=tile.num_warps,
     )
     return (triton.cdiv(plan.num_rows, tile.block_r),), scalars, flags
 
@@ -173,19 +176,22 @@ def _backward_plan(shape, x_strides, dy_strides, scale_shape, scale_strides, w_s
     # one modulation row: A's partials give both dweight and dscale (kernels/backward.py); H100, Z-Image's
     # backward 41.4 -> 39.7 us, Wan-14B's 360.7 -> 353.5 (bench/NOTES.md v18)
     from_a = need_dw and not chunked and not direct and bool(n_mod == 1)
+    linear = linear_row_strides(plan, ("x", "dy", "dx"))
+    row_strides = linear or plan.strides
     scalars = (
         plan.group, n_mod, split.splits, split.rows_per_item, split.items_per_program,
         n_mod * split.splits, *plan.sizes[1:],
-        *plan.strides["x"], x_strides[-1],
-        *plan.strides["dy"], dy_strides[-1],
-        *plan.strides["dx"],
+        *row_strides["x"], x_strides[-1],
+        *row_strides["dy"], dy_strides[-1],
+        *row_strides["dx"],
         *plan.strides["scale"], scale_strides[-1],
         w_stride if w_stride is not None else 0,
     )
     flags = dict(
         MODE=MODE_IDS[mode], HAS_W=w_stride is not None,
         NEED_DX=need_dx, NEED_DW=need_dw, NEED_DS=need_ds and not from_a, NEED_DSH=need_dsh,
-        BLOCK_D=tile.block_d, ROW_PER_MOD=row_per_mod, N_COLS=n_cols, num_warps=tile.num_warps,
+        BLOCK_D=tile.block_d, ROW_PER_MOD=row_per_mod, N_COLS=n_cols, LINEAR_ROWS=linear is not None,
+        num_warps=tile.num_warps,
     )
     if not chunked:
         flags.update(BLOCK_R=tile.block_r, NUM_CHUNKS=tile.num_chunks, NUM_STAGES=tile.num_stages,
