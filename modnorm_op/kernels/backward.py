@@ -8,7 +8,8 @@ where the sums run over the rows that share a modulation row (dscale, dshift) or
 Rows are visited in the order of broadcast.plan_rows: the G rows of modulation row m are [m*G, (m+1)*G),
 cut into `splits` items (heuristics.Split): consecutive rows, or with STRIDED_ROWS the rows s, s + splits,
 s + 2 * splits, ... of the group for item s, so that a group's programs read neighbouring rows at the same
-time (heuristics says where that is faster). Each program owns consecutive items, keeps the current item's
+time (heuristics says where that is faster). With LINEAR_ROWS, x, dy and dx are addressed as row * spacing,
+with no division in the row loop (only an item's modulation row needs coordinates). Each program owns consecutive items, keeps the current item's
 sums in registers, and writes one dscale/dshift partial per item (or the final row when an item is a whole
 group) and one dweight partial per program. Within an item (1 + scale) is one row, so the one-block
 kernel's dscale and dweight sums share one accumulator, A = sum dy * n:  dscale = a * A,

@@ -8,6 +8,11 @@ loading chunk c's inputs right before storing it costs each chunk a memory round
 the first k chunks' weight, scale and shift are loaded with x (and x kept), and each later chunk's inputs
 go out k chunks before its store; k = NUM_CHUNKS loads everything before the first store.
 
+Rows are found through their coordinates in broadcast.plan_rows' index space, except that with LINEAR_ROWS
+(x's and y's rows evenly spaced, the common case) x and y are addressed as row * spacing, so the division
+that finds a row's batch (for scale and shift) is not on the path of x's loads: 0.1-0.3 us per call at
+B > 1 on an H100 (bench/NOTES.md v28).
+
 Cache hints, where a row is read twice: its first reads ask to stay (evict_last), its second reads and
 the stores of y to go first (evict_first). On an H100 that is 0.2-0.6 us faster at every benchmark shape
 than no hints, and faster than hinting only the chunks read again (bench/NOTES.md v18); a memory-bound
