@@ -9,11 +9,11 @@ Rows are visited in the order of broadcast.plan_rows: the G rows of modulation r
 cut into `splits` items (heuristics.Split): consecutive rows, or with STRIDED_ROWS the rows s, s + splits,
 s + 2 * splits, ... of the group for item s, so that a group's programs read neighbouring rows at the same
 time (heuristics says where that is faster). With LINEAR_ROWS, x, dy and dx are addressed as row * spacing,
-with no division in the row loop (only an item's modulation row needs coordinates). Each program owns consecutive items, keeps the current item's
-sums in registers, and writes one dscale/dshift partial per item (or the final row when an item is a whole
-group) and one dweight partial per program. Within an item (1 + scale) is one row, so the one-block
-kernel's dscale and dweight sums share one accumulator, A = sum dy * n:  dscale = a * A,
-dweight += (1 + scale) * A. With a single modulation row (DW_PARTS_HOLD_A) the dscale partials would repeat
+with no division in the row loop (only an item's modulation row needs coordinates; bench/NOTES.md v28).
+Each program owns consecutive items, keeps the current item's sums in registers, and writes one
+dscale/dshift partial per item (or the final row when an item is a whole group) and one dweight partial
+per program. Within an item (1 + scale) is one row, so the one-block kernel's dscale and dweight sums
+share one accumulator, A = sum dy * n:  dscale = a * A, dweight += (1 + scale) * A. With a single modulation row (DW_PARTS_HOLD_A) the dscale partials would repeat
 the dweight partials' information, so the program's partial row holds A alone and `sum_partials_kernel`
 forms dweight = (1 + scale) * sum A and dscale = a * sum A: a third fewer partial bytes.
 `sum_partials_kernel` then adds the partials in a fixed order, so the result is the same run after run.
