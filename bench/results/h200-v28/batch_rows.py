@@ -6,8 +6,8 @@ launched directly on x of (2, 4096, 2304) with three sets of integer arguments, 
 - "B=1 plan, one mod row": the plan of (1, 8192, 2304), no division, batch 0's scale/shift for every row.
 
 If the division (and the x address waiting on it) is the cost, the second takes the first's time; if the
-second scale/shift row is, it takes the third's. Run through coords32.py (the row coordinates in int32):
-does a 32-bit division make B = 2 as fast as B = 1?
+second scale/shift row is, it takes the third's. Ran on an H100 with LINEAR_ROWS (x's address no longer
+waits on the division): h100-v28/batch_rows.log.
 """
 import torch
 
