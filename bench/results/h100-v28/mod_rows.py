@@ -9,6 +9,9 @@ CUDA-graph replay with rotated x (as bench.size_scan times them):
   row adds one 128-byte line): does the cost follow the new lines the second row brings?
 - B = 4, 8, 16, 32, rows contiguous: does it grow per row (a cold start for each batch's rows, read from
   DRAM mid-kernel by every SM at once), or is it a step from one row to several?
+- B = 2 launched directly with rows found through coordinates (no LINEAR_ROWS), visited batch-major (as
+  shipped: batch 1's rows first read half-way through) or token-major (the batches interleaved, both rows
+  in use from the start): if the second row's cost is a cold start mid-kernel, token-major does not pay it.
 """
 import torch
 
@@ -66,6 +69,26 @@ def one_row_kept_division(b):
     return scale, shift, run
 
 
+def visit_order(token_major):
+    """B = 2 with explicit scalars: the index space (2, T) batch-major or (T, 2) token-major, no LINEAR_ROWS."""
+    scale, shift = rows_view(2, D)
+    t = ROWS // 2
+    grid, _, flags = launch._forward_plan(
+        (2, t, D), (t * D, D, 1), (2, 1, D), scale.stride(), shift.stride(), w.stride(0), (2, 1), "llama", 2,
+        heuristics.MAX_BLOCK_D)
+    flags = dict(flags, LINEAR_ROWS=False)
+    if token_major:  # row r: token r // 2, batch r % 2
+        sizes, x_strides, mod_strides = (2, 1, 1), (D, t * D, 0, 0), (0, D, 0, 0)
+    else:  # row r: batch r // t, token r % t
+        sizes, x_strides, mod_strides = (t, 1, 1), (t * D, D, 0, 0), (D, 0, 0, 0)
+    scalars = (ROWS, *sizes, *x_strides, 1, *x_strides, *mod_strides, 1, *mod_strides, 1, w.stride(0))
+
+    def run(xv, yv):
+        modnorm_forward_kernel[grid](xv, yv, w, scale, shift, *scalars, EPS, 0.0, **flags)
+        return yv
+    return scale, shift, run
+
+
 print(f"x (B, {ROWS} / B, {D}) bf16, {moved / 1e6:.1f} MB moved, {len(xs)} copies")
 for rep in range(2):
     s1, sh1 = rows_view(1, D)
@@ -76,3 +99,6 @@ for rep in range(2):
                              (16, D, "4608 B"), (32, D, "4608 B")]:
         s, sh = rows_view(b, stride)
         timed(f"B = {b}, rows {label} apart", b, s, sh, public(s, sh))
+    for token_major in (False, True):
+        s, sh, fn = visit_order(token_major)
+        timed(f"B = 2, coordinates, {'token' if token_major else 'batch'}-major", 2, s, sh, fn)
