@@ -13,7 +13,8 @@ from torch._subclasses.fake_tensor import FakeTensorMode
 
 import modnorm_op
 from helpers import check_against_reference, randn
-from modnorm_op.broadcast import MAX_DIMS, aligned_modulation_shape, linear_row_strides, plan_rows
+from modnorm_op.broadcast import (MAX_DIMS, aligned_lead_strides, aligned_modulation_shape, linear_row_strides,
+                                  plan_rows)
 
 D = 8
 B, T = 2, 3
@@ -270,9 +271,10 @@ def test_plan_rows_does_not_merge_dims_whose_strides_do_not_allow_it():
 
 
 def _plan(x, mod_shape):
-    """x's plan with a modulation of mod_shape (aligned, strides of a contiguous one)."""
-    scale = tuple(0 if size == 1 else st for size, st in zip(mod_shape, torch.empty(mod_shape).stride()))
-    return plan_rows(x.shape[:-1], mod_shape, {"x": x.stride()[:-1], "scale": scale})
+    """x's plan with a contiguous modulation of aligned shape mod_shape."""
+    scale = torch.empty(mod_shape + (D,))
+    strides = aligned_lead_strides(scale.shape, scale.stride(), mod_shape)
+    return plan_rows(x.shape[:-1], mod_shape, {"x": x.stride()[:-1], "scale": strides})
 
 
 @pytest.mark.parametrize("x, mod_shape, spacing", [
