@@ -54,39 +54,41 @@ def public(scale, shift):
     return lambda xv, yv: modnorm_op.modulated_rms_norm(xv, w, scale, shift)
 
 
-def one_row_kept_division(b):
-    """The B = b plan's launch with scale/shift lead strides zeroed: every row reads row 0, the division stays."""
-    scale, shift = rows_view(b, D)
+def shipped_plan(b, scale, shift):
+    """(grid, integer arguments, flags) launch.py plans for x viewed as (b, ROWS / b, D) with this scale, shift."""
     xv = x.view(b, -1, D)
-    grid, scalars, flags = launch._forward_plan(
+    return launch._forward_plan(
         tuple(xv.shape), xv.stride(), tuple(scale.shape), scale.stride(), shift.stride(), w.stride(0),
         tuple(aligned_modulation_shape(xv.shape, scale.shape)), "llama", 2, heuristics.MAX_BLOCK_D)
-    scalars = tuple(0 if i in (13, 14, 15, 16, 18, 19, 20, 21) else v for i, v in enumerate(scalars))
 
+
+def direct(grid, scalars, flags, scale, shift):
+    """The forward kernel launched as given: (x view, y view) -> y."""
     def run(xv, yv):
         modnorm_forward_kernel[grid](xv, yv, w, scale, shift, *scalars, EPS, 0.0, **flags)
         return yv
-    return scale, shift, run
+    return run
+
+
+def one_row_kept_division(b):
+    """The B = b plan's launch with scale/shift lead strides zeroed: every row reads row 0, the division stays."""
+    scale, shift = rows_view(b, D)
+    grid, scalars, flags = shipped_plan(b, scale, shift)
+    scalars = tuple(0 if i in (13, 14, 15, 16, 18, 19, 20, 21) else v for i, v in enumerate(scalars))
+    return scale, shift, direct(grid, scalars, flags, scale, shift)
 
 
 def visit_order(token_major):
     """B = 2 with explicit scalars: the index space (2, T) batch-major or (T, 2) token-major, no LINEAR_ROWS."""
     scale, shift = rows_view(2, D)
     t = ROWS // 2
-    grid, _, flags = launch._forward_plan(
-        (2, t, D), (t * D, D, 1), (2, 1, D), scale.stride(), shift.stride(), w.stride(0), (2, 1), "llama", 2,
-        heuristics.MAX_BLOCK_D)
-    flags = dict(flags, LINEAR_ROWS=False)
+    grid, _, flags = shipped_plan(2, scale, shift)
     if token_major:  # row r: token r // 2, batch r % 2
         sizes, x_strides, mod_strides = (2, 1, 1), (D, t * D, 0, 0), (0, D, 0, 0)
     else:  # row r: batch r // t, token r % t
         sizes, x_strides, mod_strides = (t, 1, 1), (t * D, D, 0, 0), (D, 0, 0, 0)
     scalars = (ROWS, *sizes, *x_strides, 1, *x_strides, *mod_strides, 1, *mod_strides, 1, w.stride(0))
-
-    def run(xv, yv):
-        modnorm_forward_kernel[grid](xv, yv, w, scale, shift, *scalars, EPS, 0.0, **flags)
-        return yv
-    return scale, shift, run
+    return scale, shift, direct(grid, scalars, dict(flags, LINEAR_ROWS=False), scale, shift)
 
 
 print(f"x (B, {ROWS} / B, {D}) bf16, {moved / 1e6:.1f} MB moved, {len(xs)} copies")
