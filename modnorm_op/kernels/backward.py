@@ -80,7 +80,8 @@ def _rows_only(row_ok, value, BLOCK_R: tl.constexpr):
 
 
 @triton.jit
-def _dx_offsets(rows, size1, size2, size3, s0, s1, s2, s3, LINEAR: tl.constexpr):
+def _row_starts(rows, size1, size2, size3, s0, s1, s2, s3, LINEAR: tl.constexpr):
+    """Element offset of each row's start in a tensor with lead strides s0..s3 (common.row_offsets)."""
     c0, c1, c2, c3 = row_coords(rows, size1, size2, size3)
     return row_offsets(rows, c0, c1, c2, c3, s0, s1, s2, s3, LINEAR)
 
@@ -89,8 +90,7 @@ def _dx_offsets(rows, size1, size2, size3, s0, s1, s2, s3, LINEAR: tl.constexpr)
 def _row_tiles(PTR, rows, rows_end, n_cols, size1, size2, size3, s0, s1, s2, s3, sd, LINEAR: tl.constexpr,
                BLOCK_D: tl.constexpr, NUM_CHUNKS: tl.constexpr):
     """The rows' NUM_CHUNKS [rows, BLOCK_D] tiles of PTR, in PTR's own dtype (rows >= rows_end masked)."""
-    c0, c1, c2, c3 = row_coords(rows, size1, size2, size3)
-    row_off = row_offsets(rows, c0, c1, c2, c3, s0, s1, s2, s3, LINEAR)
+    row_off = _row_starts(rows, size1, size2, size3, s0, s1, s2, s3, LINEAR)
     tiles = ()
     for c in tl.static_range(NUM_CHUNKS):
         cols, col_ok = chunk_columns(c, BLOCK_D, n_cols)
@@ -147,7 +147,7 @@ def modnorm_backward_kernel(
                                  dy_s0, dy_s1, dy_s2, dy_s3, dy_sd, LINEAR_ROWS, BLOCK_D, NUM_CHUNKS)
             sc_next = _row_tiles(SCALE, first_item + tile, last_item, N_COLS, size1, size2, size3,
                                  sc_s0, sc_s1, sc_s2, sc_s3, sc_sd, False, BLOCK_D, NUM_CHUNKS)
-            dx_row_next = _dx_offsets(first_item + tile, size1, size2, size3, dx_s0, dx_s1, dx_s2, dx_s3,
+            dx_row_next = _row_starts(first_item + tile, size1, size2, size3, dx_s0, dx_s1, dx_s2, dx_s3,
                                       LINEAR_ROWS)
         for start in tl.range(first_item, last_item, BLOCK_R, num_stages=NUM_STAGES):
             rows = start + tile
@@ -161,7 +161,7 @@ def modnorm_backward_kernel(
                                 dy_s0, dy_s1, dy_s2, dy_s3, dy_sd, LINEAR_ROWS, BLOCK_D, NUM_CHUNKS)
             sc_raw = _row_tiles(SCALE, fetch, last_item, N_COLS, size1, size2, size3,
                                 sc_s0, sc_s1, sc_s2, sc_s3, sc_sd, False, BLOCK_D, NUM_CHUNKS)
-            dx_row = _dx_offsets(fetch, size1, size2, size3, dx_s0, dx_s1, dx_s2, dx_s3, LINEAR_ROWS)
+            dx_row = _row_starts(fetch, size1, size2, size3, dx_s0, dx_s1, dx_s2, dx_s3, LINEAR_ROWS)
             if NUM_STAGES == 1:
                 x_raw, x_next = x_next, x_raw
                 dy_raw, dy_next = dy_next, dy_raw
@@ -219,7 +219,7 @@ def modnorm_backward_kernel(
                                     x_s0, x_s1, x_s2, x_s3, x_sd, LINEAR_ROWS, BLOCK_D, NUM_CHUNKS)
                 dy_next = _row_tiles(DY, row_lo + tile * step, row_hi, N_COLS, size1, size2, size3,
                                      dy_s0, dy_s1, dy_s2, dy_s3, dy_sd, LINEAR_ROWS, BLOCK_D, NUM_CHUNKS)
-                dx_row_next = _dx_offsets(row_lo + tile * step, size1, size2, size3, dx_s0, dx_s1, dx_s2, dx_s3,
+                dx_row_next = _row_starts(row_lo + tile * step, size1, size2, size3, dx_s0, dx_s1, dx_s2, dx_s3,
                                           LINEAR_ROWS)
             g0, g1, g2, g3 = row_coords(row_lo, size1, size2, size3)
             sc_item = SCALE + row_offsets(row_lo, g0, g1, g2, g3, sc_s0, sc_s1, sc_s2, sc_s3, False)
@@ -241,7 +241,7 @@ def modnorm_backward_kernel(
                                    x_s0, x_s1, x_s2, x_s3, x_sd, LINEAR_ROWS, BLOCK_D, NUM_CHUNKS)
                 dy_raw = _row_tiles(DY, fetch, row_hi, N_COLS, size1, size2, size3,
                                     dy_s0, dy_s1, dy_s2, dy_s3, dy_sd, LINEAR_ROWS, BLOCK_D, NUM_CHUNKS)
-                dx_row = _dx_offsets(fetch, size1, size2, size3, dx_s0, dx_s1, dx_s2, dx_s3, LINEAR_ROWS)
+                dx_row = _row_starts(fetch, size1, size2, size3, dx_s0, dx_s1, dx_s2, dx_s3, LINEAR_ROWS)
                 if NUM_STAGES == 1:
                     x_raw, x_next = x_next, x_raw
                     dy_raw, dy_next = dy_next, dy_raw
