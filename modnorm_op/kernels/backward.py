@@ -13,9 +13,10 @@ with no division in the row loop (only an item's modulation row needs coordinate
 Each program owns consecutive items, keeps the current item's sums in registers, and writes one
 dscale/dshift partial per item (or the final row when an item is a whole group) and one dweight partial
 per program. Within an item (1 + scale) is one row, so the one-block kernel's dscale and dweight sums
-share one accumulator, A = sum dy * n:  dscale = a * A, dweight += (1 + scale) * A. With a single modulation row (DW_PARTS_HOLD_A) the dscale partials would repeat
-the dweight partials' information, so the program's partial row holds A alone and `sum_partials_kernel`
-forms dweight = (1 + scale) * sum A and dscale = a * sum A: a third fewer partial bytes.
+share one accumulator, A = sum dy * n:  dscale = a * A, dweight += (1 + scale) * A. With a single
+modulation row (DW_PARTS_HOLD_A) the dscale partials would repeat the dweight partials' information, so
+the program's partial row holds A alone and `sum_partials_kernel` forms dweight = (1 + scale) * sum A and
+dscale = a * sum A: a third fewer partial bytes.
 `sum_partials_kernel` then adds the partials in a fixed order, so the result is the same run after run.
 """
 import triton
