@@ -4,7 +4,8 @@ shift live (mod_rows.py: rows of one buffer; bench.run: their own (B, 1, D) tens
 public op, a new y per call; a direct launch into rotated y buffers)? At (2, 4096, 2304), kernels alone under
 CUDA-graph replay with rotated x, each result checked first. Run through bench/ab.py with this checkout and
 with scratch/inter (the interleaved forward: `groups` among the kernel's arguments); the direct launches only
-with this checkout's kernel.
+with this checkout's kernel. Second run (order_layout_shipped.log): the shipped launch itself (this checkout's
+LINEAR_ROWS, or scratch/inter's interleaved one) into rotated y buffers, against the public op's new y.
 """
 import torch
 
@@ -37,6 +38,18 @@ def timed(name, fn, scale, shift):
     print(f"{name:44s} {us:6.2f} us  (err {err:.1e})", flush=True)
 
 
+def shipped(scale, shift):
+    """The launch the public op makes (launch._forward_plan's, `groups` too where interleaved), into ys[i]."""
+    grid, scalars, flags, *groups = launch._forward_plan(
+        (B, T, D), x.stride(), tuple(scale.shape), scale.stride(), shift.stride(), w.stride(0),
+        tuple(aligned_modulation_shape(x.shape, scale.shape)), "llama", 2, heuristics.MAX_BLOCK_D)
+
+    def run(i):
+        modnorm_forward_kernel[grid](xs[i], ys[i], w, scale, shift, *scalars, EPS, 0.0, *groups, **flags)
+        return ys[i]
+    return run
+
+
 def direct(scale, shift, token_major):
     """The kernel launched through coordinates (no LINEAR_ROWS) into ys[i], batch- or token-major."""
     grid, _, flags = launch._forward_plan(
@@ -57,6 +70,7 @@ def direct(scale, shift, token_major):
 for rep in range(2):
     for label, (scale, shift) in layouts.items():
         timed(f"{label}: public op", lambda i: modnorm_op.modulated_rms_norm(xs[i], w, scale, shift), scale, shift)
+        timed(f"{label}: shipped launch into rotated y", shipped(scale, shift), scale, shift)
         if not interleaved:
             for token_major in (False, True):
                 timed(f"{label}: direct, {'token' if token_major else 'batch'}-major", direct(scale, shift, token_major),

@@ -3,5 +3,5 @@
 export PYTHONUNBUFFERED=1
 for p in . scratch/inter .; do
   PYTHONPATH=$(realpath $p):$PWD timeout 150 python3 bench/results/h100-v29/order_layout.py 2>&1 | grep -v -i warn
-done > $OUT/order_layout.log 2>&1
-cat $OUT/order_layout.log
+done > $OUT/${LOG:-order_layout.log} 2>&1
+cat $OUT/${LOG:-order_layout.log}
