@@ -325,6 +325,7 @@ def modnorm_backward_chunked_kernel(
         c0, c1, c2, c3 = row_coords(rows, size1, size2, size3)
         x_row = row_offsets(rows, c0, c1, c2, c3, x_s0, x_s1, x_s2, x_s3, LINEAR_ROWS)
         dy_row = row_offsets(rows, c0, c1, c2, c3, dy_s0, dy_s1, dy_s2, dy_s3, LINEAR_ROWS)
+        dx_row = row_offsets(rows, c0, c1, c2, c3, dx_s0, dx_s1, dx_s2, dx_s3, LINEAR_ROWS)
         sc_row = row_offsets(rows, c0, c1, c2, c3, sc_s0, sc_s1, sc_s2, sc_s3, False)
         sum_sq = tl.zeros([1], COMPUTE)
         sum_dnx = tl.zeros([1], COMPUTE)
@@ -353,8 +354,7 @@ def modnorm_backward_chunked_kernel(
             xhat, n, h, dh, dn = _grad_terms(xf, dyf, rstd, mod1, a, HAS_W, MODE, X_DTYPE, COMPUTE)
             if NEED_DX:
                 dx = rstd[:, None] * (dn - xhat * mean_dn_xhat[:, None])
-                _store_rows(DX, row_offsets(rows, c0, c1, c2, c3, dx_s0, dx_s1, dx_s2, dx_s3, LINEAR_ROWS), cols, mask,
-                            dx)
+                _store_rows(DX, dx_row, cols, mask, dx)
             if NEED_DW:
                 _add_into(DW_PART + pid.to(tl.int64) * N_COLS, cols, col_ok, tl.sum(dh * n, 0))
             if ROW_PER_MOD:
