@@ -17,7 +17,7 @@ pytestmark = pytest.mark.skipif(os.environ.get("TRITON_INTERPRET") == "1",
 
 CONSTEXPRS = {
     "modnorm_forward_kernel": dict(MODE=0, HAS_W=True, HAS_SHIFT=True, BLOCK_R=1, BLOCK_D=4096, NUM_CHUNKS=1,
-                                   LOAD_AHEAD=0, N_COLS=4000, LINEAR_ROWS=True),
+                                   LOAD_AHEAD=0, N_COLS=4000, LINEAR_ROWS=True, GROUP_GRID=True),
     "modnorm_backward_kernel": dict(MODE=0, HAS_W=True, NEED_DX=True, NEED_DW=True, NEED_DS=True, NEED_DSH=True,
                                     BLOCK_R=1, BLOCK_D=1024, NUM_CHUNKS=3, ROW_PER_MOD=False, NUM_STAGES=3,
                                     STRIDED_ROWS=False, DW_PARTS_HOLD_A=False, N_COLS=3000, LINEAR_ROWS=True),
@@ -81,9 +81,9 @@ def test_inspect_kernels_compiles_what_a_call_launches_and_restores_the_launcher
     assert inspect_kernels.main(["2", "8", "64", "--tile", "2:64:1:1", "--fwd-tile", "1:32:2:1"]) == 0
     out = capsys.readouterr().out
     for kernel in ("modnorm_forward_kernel", "modnorm_backward_kernel", "sum_partials_kernel"):
-        assert re.search(rf"{kernel}: grid \(\d+,\), \d+ warps, \d+ registers", out), out
+        assert re.search(rf"{kernel}: grid \(\d+(, \d+)?,?\), \d+ warps, \d+ registers", out), out
     assert "1 warps" in out.split("modnorm_backward_kernel")[1].split("\n")[0]  # the --tile was used
-    assert "grid (16,), 2 warps" in out.split("modnorm_forward_kernel")[1].split("\n")[0]  # and the --fwd-tile
+    assert "grid (2, 8), 2 warps" in out.split("modnorm_forward_kernel")[1].split("\n")[0]  # and the --fwd-tile
     assert patched() == before
 
 
@@ -91,7 +91,8 @@ BACKWARD_NEEDS = ((False, True, False, True, True), (True, True, False, False, T
 FLAG_CASES = {
     "modnorm_forward_kernel": [dict(HAS_W=w, HAS_SHIFT=sh, NUM_CHUNKS=chunks, LOAD_AHEAD=ahead, BLOCK_D=4096 // chunks)
                                for w in (True, False) for sh in (True, False) for chunks, ahead in ((1, 0), (4, 1))]
-    + [dict(LINEAR_ROWS=False)],  # rows addressed through their coordinates
+    + [dict(LINEAR_ROWS=False, GROUP_GRID=False),  # rows addressed through their coordinates, a 1-D grid
+       dict(GROUP_GRID=False), dict(BLOCK_R=4, GROUP_GRID=True)],
     # (HAS_W, NEED_DX, NEED_DW, NEED_DS, NEED_DSH), each with items of a shared modulation row and rows of their own
     "modnorm_backward_kernel": [dict(HAS_W=w, NEED_DX=dx, NEED_DW=dw, NEED_DS=ds, NEED_DSH=dsh, ROW_PER_MOD=per_row,
                                      NUM_STAGES=stages, BLOCK_R=rows)

@@ -5,6 +5,7 @@ or dtypes involved), from the Python API and from torch.ops.modnorm.* alike; nev
 Triton compile error or a silently wrong result. The accepted edge cases are checked against the float64
 reference, so "no error" also means "the right numbers".
 """
+import math
 import re
 
 import pytest
@@ -15,6 +16,8 @@ import modnorm_op
 from helpers import check_against_reference, randn
 from modnorm_op.broadcast import (MAX_DIMS, aligned_lead_strides, aligned_modulation_shape, linear_row_strides,
                                   plan_rows)
+from modnorm_op import heuristics
+from modnorm_op.kernels import launch
 
 D = 8
 B, T = 2, 3
@@ -303,6 +306,52 @@ def test_linear_row_strides_refuse_uneven_rows_and_one_dim(x, mod_shape):
     """Rows that no single stride reaches: None, and the kernels find each row through its coordinates;
     None too where the index space is one dim (the coordinate is the row: nothing to divide)."""
     assert linear_row_strides(_plan(x, mod_shape), ("x",)) is None
+
+
+def _forward_launch(x, scale):
+    """(grid, integer arguments, flags) of x's forward with weight and a shift laid out as scale."""
+    aligned = aligned_modulation_shape(x.shape, scale.shape)
+    return launch._forward_plan.__wrapped__(
+        tuple(x.shape), x.stride(), tuple(scale.shape), scale.stride(), scale.stride(), 1, tuple(aligned), "llama", 4,
+        heuristics.MAX_BLOCK_D)
+
+
+@pytest.mark.parametrize("x, scale, mod_sizes", [
+    (torch.empty(B, T, D), torch.empty(B, 1, D), (B, 1, 1, 1)),  # per-batch
+    (torch.empty(B, 3, T, D), torch.empty(3, B, 1, D).transpose(0, 1), (B, 3, 1, 1)),  # two modulation dims
+])
+def test_group_grid_indexes_modulation_rows(x, scale, mod_sizes):
+    """Evenly spaced rows and several modulation rows of several rows each: a (modulation rows, blocks)
+    grid whose sizes and scale strides are the modulation dims' own."""
+    grid, scalars, flags = _forward_launch(x, scale)
+    block_r = flags["BLOCK_R"]
+    assert flags["GROUP_GRID"] and grid == (math.prod(mod_sizes), -(-T // block_r))
+    assert scalars[1:4] == mod_sizes[1:] and scalars[-1] == T
+
+
+@pytest.mark.parametrize("x, scale", [
+    (torch.empty(1, T, D), torch.empty(1, 1, D)),  # one modulation row
+    (torch.empty(B, T, D), torch.empty(B, T, D)),  # per-token: one row per modulation row
+    (torch.empty(B, T, D), torch.empty(D)),  # global
+    (torch.empty(T, B, D).transpose(0, 1), torch.empty(B, 1, D)),  # rows not evenly spaced in plan order
+])
+def test_group_grid_only_where_it_applies(x, scale):
+    grid, _, flags = _forward_launch(x, scale)
+    assert not flags["GROUP_GRID"] and len(grid) == 1
+
+
+@pytest.mark.parametrize("x_shape, scale_shape, transposed", [
+    ((B, 3, 37, D), (3, B, 1, D), True),  # two modulation dims that do not merge
+    ((5, 37, D), (5, 1, D), False),  # a partial last block in each modulation row
+])
+def test_forward_over_modulation_row_blocks(device, x_shape, scale_shape, transposed):
+    """The forward (and its backward) where the kernels' GROUP_GRID applies, against the float64 contract."""
+    torch.manual_seed(6)
+    x = randn(x_shape, torch.float32, device)
+    scale, shift = 0.5 * randn(scale_shape, torch.float32, device), randn(scale_shape, torch.float32, device)
+    if transposed:
+        scale, shift = scale.transpose(0, 1), shift.transpose(0, 1)
+    check_against_reference(x, randn(D, torch.float32, device), scale, shift)
 
 
 def test_plan_rows_too_many_strided_dims_is_a_value_error():

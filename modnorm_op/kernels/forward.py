@@ -11,7 +11,11 @@ go out k chunks before its store; k = NUM_CHUNKS loads everything before the fir
 Rows are found through their coordinates in broadcast.plan_rows' index space, except that with LINEAR_ROWS
 (x's and y's rows evenly spaced, the common case) x and y are addressed as row * spacing, so the division
 that finds a row's batch (for scale and shift) is not on the path of x's loads: 0.1-0.3 us per call at
-B > 1 on an H100 (bench/NOTES.md v28).
+B > 1 on an H100 (bench/NOTES.md v28). With GROUP_GRID as well (several modulation rows of several rows
+each: per-batch, B > 1) the grid is (modulation rows, blocks of one modulation row's rows), launched
+modulation row fastest, so every modulation row is in use from the start (a batch-major order, reading
+batch 1's row from half-way, was 0.8-1.1 us slower at (2, 4096, 2304) in a direct launch, NOTES v29); each
+program finds its one modulation row from its group index, with no division for a single modulation dim.
 
 Cache hints, where a row is read twice: its first reads ask to stay (evict_last), its second reads and
 the stores of y to go first (evict_first). On an H100 that is 0.2-0.6 us faster at every benchmark shape
@@ -63,20 +67,33 @@ def modnorm_forward_kernel(
     y_s0, y_s1, y_s2, y_s3,
     sc_s0, sc_s1, sc_s2, sc_s3, sc_sd,
     sh_s0, sh_s1, sh_s2, sh_s3, sh_sd,
-    w_sd, eps, offset,
+    w_sd, group, eps, offset,
     MODE: tl.constexpr, HAS_W: tl.constexpr, HAS_SHIFT: tl.constexpr,
     BLOCK_R: tl.constexpr, BLOCK_D: tl.constexpr, NUM_CHUNKS: tl.constexpr, LOAD_AHEAD: tl.constexpr,
-    N_COLS: tl.constexpr, LINEAR_ROWS: tl.constexpr,
+    N_COLS: tl.constexpr, LINEAR_ROWS: tl.constexpr, GROUP_GRID: tl.constexpr,
 ):
     X_DTYPE: tl.constexpr = Y.dtype.element_ty
     COMPUTE: tl.constexpr = tl.float64 if X_DTYPE == tl.float64 else tl.float32  # reference.compute_dtype
-    rows = tl.program_id(0).to(tl.int64) * BLOCK_R + tl.arange(0, BLOCK_R)
-    row_ok = rows < n_rows
-    c0, c1, c2, c3 = row_coords(rows, size1, size2, size3)
-    x_row = row_offsets(rows, c0, c1, c2, c3, x_s0, x_s1, x_s2, x_s3, LINEAR_ROWS)
-    sc_row = row_offsets(rows, c0, c1, c2, c3, sc_s0, sc_s1, sc_s2, sc_s3, False)
-    sh_row = row_offsets(rows, c0, c1, c2, c3, sh_s0, sh_s1, sh_s2, sh_s3, False)
-    y_row = row_offsets(rows, c0, c1, c2, c3, y_s0, y_s1, y_s2, y_s3, LINEAR_ROWS)
+    if GROUP_GRID:  # program (g, j): block j of modulation row g's `group` rows; launched g-fastest
+        in_group = tl.program_id(1) * BLOCK_R + tl.arange(0, BLOCK_R)
+        g = tl.program_id(0).to(tl.int64)
+        rows = g * group + in_group
+        row_ok = in_group < group
+        # sizes and scale/shift strides here are the modulation rows' own (launch.py): one program's rows
+        # share one modulation row, and for one modulation dim (per-batch) every size is 1: no division
+        g0, g1, g2, g3 = row_coords(g, size1, size2, size3)
+        no_rows = tl.zeros([BLOCK_R], tl.int64)
+        sc_row = no_rows + row_offsets(g, g0, g1, g2, g3, sc_s0, sc_s1, sc_s2, sc_s3, False)
+        sh_row = no_rows + row_offsets(g, g0, g1, g2, g3, sh_s0, sh_s1, sh_s2, sh_s3, False)
+        x_row, y_row = rows * x_s3, rows * y_s3  # GROUP_GRID implies LINEAR_ROWS
+    else:
+        rows = tl.program_id(0).to(tl.int64) * BLOCK_R + tl.arange(0, BLOCK_R)
+        row_ok = rows < n_rows
+        c0, c1, c2, c3 = row_coords(rows, size1, size2, size3)
+        x_row = row_offsets(rows, c0, c1, c2, c3, x_s0, x_s1, x_s2, x_s3, LINEAR_ROWS)
+        sc_row = row_offsets(rows, c0, c1, c2, c3, sc_s0, sc_s1, sc_s2, sc_s3, False)
+        sh_row = row_offsets(rows, c0, c1, c2, c3, sh_s0, sh_s1, sh_s2, sh_s3, False)
+        y_row = row_offsets(rows, c0, c1, c2, c3, y_s0, y_s1, y_s2, y_s3, LINEAR_ROWS)
     # Chunk j's weight, scale and shift (and x, re-read, in a row of several chunks) are loaded in the first
     # pass when j < LOAD_AHEAD, otherwise right before chunk j - LOAD_AHEAD's store (see the module docstring).
     # The chunk loops are unrolled and the squares summed lane by lane, then across the row once: every

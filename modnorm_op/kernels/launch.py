@@ -26,6 +26,7 @@ from .common import MODE_IDS
 from .forward import modnorm_forward_kernel
 
 _NO_STRIDES = (0, 0, 0, 0)
+MAX_GRID_Y = 65535  # CUDA's limit on a grid's second dim
 
 
 def clear_plans():
@@ -87,20 +88,36 @@ def _forward_plan(shape, x_strides, scale_shape, scale_strides, shift_strides, w
     tile = heuristics.forward_tile(n_cols, max_block_d, elem_bytes)
     linear = linear_row_strides(plan, ("x", "y"))
     row_strides = linear or plan.strides
+    # GROUP_GRID: a (modulation rows, blocks) grid, launched modulation-row-fastest, so every modulation row
+    # is in use from the start, not first read mid-kernel by every SM at once (bench/NOTES.md v29). Its
+    # programs index the modulation rows themselves: sizes and scale/shift strides of the modulation dims.
+    group_blocks = triton.cdiv(plan.group, tile.block_r)
+    mod_rows = plan.num_rows // plan.group
+    group_grid = bool(linear is not None and mod_rows > 1 and plan.group > 1 and group_blocks <= MAX_GRID_Y)
+    sizes, mod_strides = plan.sizes, plan.strides
+    if group_grid:
+        n_mod, prod = 0, 1
+        while prod < mod_rows:  # the plan's leading dims are its modulation dims
+            prod *= plan.sizes[n_mod]
+            n_mod += 1
+        pad = len(plan.sizes) - n_mod  # padded on the inner side, as plan_rows pads: sizes of 1 divide by nothing
+        sizes = tuple(plan.sizes[:n_mod]) + (1,) * pad
+        mod_strides = {k: tuple(v[:n_mod]) + (0,) * pad for k, v in plan.strides.items()}
     scalars = (
-        plan.num_rows, *plan.sizes[1:],
+        plan.num_rows, *sizes[1:],
         *row_strides["x"], x_strides[-1],
         *row_strides["y"],
-        *plan.strides["scale"], scale_strides[-1],
-        *plan.strides.get("shift", _NO_STRIDES), shift_strides[-1] if shift_strides is not None else 0,
-        w_stride if w_stride is not None else 0,
+        *mod_strides["scale"], scale_strides[-1],
+        *mod_strides.get("shift", _NO_STRIDES), shift_strides[-1] if shift_strides is not None else 0,
+        w_stride if w_stride is not None else 0, plan.group,
     )
     flags = dict(
         MODE=MODE_IDS[mode], HAS_W=w_stride is not None, HAS_SHIFT=shift_strides is not None,
         BLOCK_R=tile.block_r, BLOCK_D=tile.block_d, NUM_CHUNKS=tile.num_chunks, LOAD_AHEAD=tile.load_ahead,
-        N_COLS=n_cols, LINEAR_ROWS=linear is not None, num_warps=tile.num_warps,
+        N_COLS=n_cols, LINEAR_ROWS=linear is not None, GROUP_GRID=group_grid, num_warps=tile.num_warps,
     )
-    return (triton.cdiv(plan.num_rows, tile.block_r),), scalars, flags
+    grid = (mod_rows, group_blocks) if group_grid else (triton.cdiv(plan.num_rows, tile.block_r),)
+    return grid, scalars, flags
 
 
 # Tensors that hold real data: x of one of these types is not being traced.
