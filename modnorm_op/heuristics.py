@@ -18,14 +18,16 @@ MAX_BLOCK_D = 8192
 FORWARD_ROW_IN_REGISTERS = 1024
 FORWARD_TILE_ELEMS = 2048
 # Longer rows: read twice, in chunks of about a third of the row (256 to 1024 columns), the chunk loop unrolled
-# so that every chunk's load is in flight at once; about 20 of the row's elements per thread, at least 4 per
-# chunk (an 8-byte vector of 2-byte elements). The fastest, or within 1%, at each of D = 1152, 2304, 3072,
-# 3840, 5120 on an H100 (bench/NOTES.md v6). At most MAX_FORWARD_CHUNKS chunks (unrolled code): wider
+# so that every chunk's load is in flight at once; the fewest warps that hold at most 32 of the row's elements
+# per thread (the backward's rule), at least 4 per chunk (an 8-byte vector of 2-byte elements). Chunks: the
+# fastest, or within 1%, at each of D = 1152, 2304, 3072, 3840, 5120 on an H100 (bench/NOTES.md v6); warps:
+# 36 elements per thread were 0.2-0.4 us slower than 18 at D = 1152 and 2304, 15 slower than 30 at 3840 (v30).
+# At most MAX_FORWARD_CHUNKS chunks (unrolled code): wider
 # chunks beyond that. The next chunk's inputs are loaded one store ahead (kernels/forward.py): on an H100,
 # DiT-XL 17.9 -> 16.6 us, Flux, Lumina2 and Z-Image under 2% faster; loading all ahead gained nothing (NOTES v10).
 FORWARD_LOAD_AHEAD = 1
 FORWARD_CHUNK_RANGE = (256, 1024)
-ROW_ELEMS_PER_THREAD = 20
+FORWARD_ROW_ELEMS_PER_THREAD = 32
 MIN_CHUNK_ELEMS_PER_THREAD = 4
 MAX_FORWARD_CHUNKS = 16
 # Backward, rows up to MAX_BLOCK_D: the row in registers as NUM_CHUNKS unrolled chunks of about a third of the
@@ -91,7 +93,7 @@ def forward_tile(d, max_block_d=None, elem_bytes=2):
     low, high = FORWARD_CHUNK_RANGE
     chunk = min(max(_prev_power_of_2(d // 3), low), high, max_block_d)
     chunk = max(chunk, triton.next_power_of_2(triton.cdiv(d, MAX_FORWARD_CHUNKS)))
-    num_warps = _prev_power_of_2(max(d // (32 * ROW_ELEMS_PER_THREAD), 1))
+    num_warps = triton.next_power_of_2(triton.cdiv(d, 32 * FORWARD_ROW_ELEMS_PER_THREAD))
     num_warps = max(min(num_warps, chunk // (32 * MIN_CHUNK_ELEMS_PER_THREAD), 16), 1)
     return Tile(1, chunk, triton.cdiv(d, chunk), num_warps, load_ahead=FORWARD_LOAD_AHEAD)
 
