@@ -11,4 +11,4 @@ for rep in 1 2; do
       | grep -v Warn
   done
 done > $OUT/warps_widths.log 2>&1
-grep -E "==|modnorm_op forward" $OUT/warps_widths.log | cut -c1-150
+grep -E "^==|^D =|^\| [0-9]" $OUT/warps_widths.log | awk -F"|" "/^[=D]/ {print; next} {print \$2, \$3, \$8}"
