@@ -153,17 +153,40 @@ def test_run_times_only_the_variants_asked_for(tmp_path):
 
 
 @pytest.mark.skipif(os.environ.get("TRITON_INTERPRET") != "1", reason="a Triton kernel: on CPU, interpreter only")
-@pytest.mark.parametrize("label, level, reread, rows", fwd_breakdown.STEPS, ids=[s[0] for s in fwd_breakdown.STEPS])
-def test_forward_breakdown_probe_computes_each_level(label, level, reread, rows):
+@pytest.mark.parametrize("label, level, reread, rows, mod_copies", fwd_breakdown.STEPS,
+                         ids=[s[0] for s in fwd_breakdown.STEPS])
+def test_forward_breakdown_probe_computes_each_level(label, level, reread, rows, mod_copies):
     """bench/fwd_breakdown.py's probe kernel, each level against its float64 expectation (D = 1152: the
     forward's five chunks of 256 columns, the last half masked; rows of one batch item per program): bf16
-    output, 1e-2 as the script checks."""
+    output, 1e-2 as the script checks. The modulation's copies as the script makes them (all alike)."""
     from bench.run import make_inputs
     from bench.tune import rel_err
 
     x, w, s, sh = (t.detach() for t in make_inputs((2, 8, 1152), "per_batch", torch.bfloat16, "cpu"))
-    got = fwd_breakdown.probe(level, reread, rows, x, w, s, sh, torch.empty_like(x))
+    mods = fwd_breakdown.spread_modulation(w, s, sh, mod_copies)
+    got = fwd_breakdown.probe(level, reread, rows, x, *mods, torch.empty_like(x), mod_copies=mod_copies)
     assert rel_err(got, fwd_breakdown.expected(level, x, w, s, sh)) < 1e-2
+
+
+@pytest.mark.skipif(os.environ.get("TRITON_INTERPRET") != "1", reason="a Triton kernel: on CPU, interpreter only")
+def test_forward_breakdown_probe_reads_its_programs_copy():
+    """With the modulation held 4 times over, each different, program p (row p) reads copy p % 4 of the
+    weight, scale and shift, and its batch item's scale and shift."""
+    from bench.run import make_inputs
+    from bench.tune import rel_err
+
+    x, w, s, sh = (t.detach() for t in make_inputs((2, 8, 1152), "per_batch", torch.bfloat16, "cpu"))
+    k = 4
+    ws, ss, shs = (t.clone() for t in fwd_breakdown.spread_modulation(w, s, sh, k))
+    for c in range(k):  # copies that differ, so that reading another program's copy changes the result
+        ws[c] *= 1 + c / 4
+        ss[:, c] += c / 4
+        shs[:, c] -= c / 4
+    got = fwd_breakdown.probe(fwd_breakdown.FULL, True, 1, x, ws, ss, shs, torch.empty_like(x), mod_copies=k)
+    copy = torch.arange(8) % k  # x's 8 rows per batch item, 16 programs: program 8 b + t reads copy t % 4
+    want = torch.stack([fwd_breakdown.expected(fwd_breakdown.FULL, x[b:b + 1], ws[copy].unsqueeze(0),
+                                               ss[b:b + 1, copy], shs[b:b + 1, copy])[0] for b in range(2)])
+    assert rel_err(got, want) < 1e-2
 
 
 @pytest.mark.skipif(os.environ.get("TRITON_INTERPRET") != "1", reason="Triton kernels: on CPU, interpreter only")
