@@ -22,7 +22,8 @@ FORWARD_TILE_ELEMS = 2048
 # elements per thread (the backward's rule), at least 4 per chunk (an 8-byte vector of 2-byte elements).
 # Chunks: the fastest, or within 1%, at each of D = 1152, 2304, 3072, 3840, 5120 on an H100 (bench/NOTES.md
 # v6); warps: 36 elements per thread were 0.1-0.3 us slower than 18 at D = 1152 and 2304 (v30), 15 slower than
-# 30 at 3840 (v27). At most MAX_FORWARD_CHUNKS chunks (unrolled code): wider chunks beyond that. The next
+# 30 at 3840 (v27); at 1088, 2240, 2432 and 4608 the rule's warps were within 0.3 us at 64-128 MB and 0.2-0.5
+# us faster at 32 MB (v30). At most MAX_FORWARD_CHUNKS chunks (unrolled code): wider chunks beyond that. The next
 # chunk's inputs are loaded one store ahead (kernels/forward.py): on an H100, DiT-XL 17.9 -> 16.6 us, Flux,
 # Lumina2 and Z-Image under 2% faster; loading all ahead gained nothing (NOTES v10).
 FORWARD_LOAD_AHEAD = 1
