@@ -79,6 +79,15 @@ class RowPlan:
     strides: dict  # name -> tuple of MAX_DIMS strides
     num_rows: int  # N
     group: int  # G: rows per modulation row
+    mod_dims: int  # how many of the leading dims (after merging) are modulation dims
+
+    def modulation_rows(self):
+        """The plan of the modulation rows alone: its modulation dims' sizes and strides, padded on the inner
+        side as plan_rows pads; its row m is the modulation row of this plan's rows [m * G, (m + 1) * G)."""
+        pad = len(self.sizes) - self.mod_dims
+        return RowPlan(sizes=tuple(self.sizes[:self.mod_dims]) + (1,) * pad,
+                       strides={k: tuple(v[:self.mod_dims]) + (0,) * pad for k, v in self.strides.items()},
+                       num_rows=self.num_rows // self.group, group=1, mod_dims=self.mod_dims)
 
 
 def linear_row_strides(plan, names):
@@ -134,6 +143,8 @@ def plan_rows(lead_shape, mod_shape, strides_by_name):
                 entry = (prev[0] * entry[0], entry[1])
             block_dims.append(entry)
         merged.extend(block_dims)
+        if block is mod:
+            mod_dims = len(merged)
     if len(merged) > MAX_DIMS:
         raise TooManyDims(
             f"x's leading shape {tuple(lead_shape)} with modulation shape {tuple(mod_shape)} and these strides "
@@ -148,4 +159,5 @@ def plan_rows(lead_shape, mod_shape, strides_by_name):
         strides={k: tuple(st[k] for _, st in merged) for k in strides_by_name},
         num_rows=math.prod(lead_shape),
         group=group,
+        mod_dims=mod_dims,
     )

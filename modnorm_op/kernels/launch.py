@@ -94,21 +94,13 @@ def _forward_plan(shape, x_strides, scale_shape, scale_strides, shift_strides, w
     group_blocks = triton.cdiv(plan.group, tile.block_r)
     mod_rows = plan.num_rows // plan.group
     group_grid = bool(linear is not None and mod_rows > 1 and plan.group > 1 and group_blocks <= MAX_GRID_Y)
-    sizes, mod_strides = plan.sizes, plan.strides
-    if group_grid:
-        n_mod, prod = 0, 1
-        while prod < mod_rows:  # the plan's leading dims are its modulation dims
-            prod *= plan.sizes[n_mod]
-            n_mod += 1
-        pad = len(plan.sizes) - n_mod  # padded on the inner side, as plan_rows pads: sizes of 1 divide by nothing
-        sizes = tuple(plan.sizes[:n_mod]) + (1,) * pad
-        mod_strides = {k: tuple(v[:n_mod]) + (0,) * pad for k, v in plan.strides.items()}
+    mod_plan = plan.modulation_rows() if group_grid else plan  # what the sizes and scale/shift strides index
     scalars = (
-        plan.num_rows, *sizes[1:],
+        plan.num_rows, *mod_plan.sizes[1:],
         *row_strides["x"], x_strides[-1],
         *row_strides["y"],
-        *mod_strides["scale"], scale_strides[-1],
-        *mod_strides.get("shift", _NO_STRIDES), shift_strides[-1] if shift_strides is not None else 0,
+        *mod_plan.strides["scale"], scale_strides[-1],
+        *mod_plan.strides.get("shift", _NO_STRIDES), shift_strides[-1] if shift_strides is not None else 0,
         w_stride if w_stride is not None else 0, plan.group,
     )
     flags = dict(
