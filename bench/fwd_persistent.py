@@ -11,8 +11,9 @@ Here a program of the grid (modulation rows, P) loads its modulation row's weigh
 before its loop, and then visits rows r, r + P, r + 2P, ... of that modulation row; x is the loop's only
 load, so Triton's pipeline (`tl.range(num_stages=S)`) keeps S - 1 rows of x in flight per program in shared
 memory, and its stores depend on nothing but that row. The math is the shipped kernel's own
-(`forward._load_modulation`, `_store_chunk`, `common.inv_rms`), so each result must equal the shipped
-forward's bit for bit, and both are checked against float64 first. Timed as bench.fwd_breakdown times (CUDA
+(`forward._load_modulation`, `_store_chunk`, `common.inv_rms`), so on the shipped tile's chunks each result
+must equal the shipped forward's bit for bit (other chunks sum the squares in another order: within a bf16
+rounding of float64), and both are checked against float64 first. Timed as bench.fwd_breakdown times (CUDA
 graphs, inputs rotated, x's L2 lines reset before each timing), beside torch's copy and the shipped forward.
 Per-batch bf16 x with contiguous (B, 1, D) scale and shift: a probe, not a kernel of the package. Needs a GPU.
 """
@@ -105,6 +106,16 @@ def main(argv=None):
         err = rel_err(shipped, expected(FULL, x, weight, scale, shift))
         if not err < 1e-2:  # a bf16 output's rounding: 2e-3 to 6e-3 here
             raise SystemExit(f"{name}: the shipped forward is wrong (relative error {err:.1e}): stopping")
+        ship_tile = heuristics.forward_tile(shape[2])
+
+        def check(label, got, same_chunks):
+            """The shipped tile's chunks: bit for bit the shipped forward. Others sum the squares in another
+            order, so rstd may differ in its last bit: then within a bf16 rounding of float64, as the shipped."""
+            if same_chunks and not torch.equal(got, shipped):
+                raise SystemExit(f"{name} {label}: differs from the shipped forward")
+            if not rel_err(got, expected(FULL, x, weight, scale, shift)) < 1e-2:
+                raise SystemExit(f"{name} {label}: wrong result")
+
         copy_us = graph_us(lambda: [yi.copy_(xi) for xi, yi in zip(xs, ys)], reads=xs) / copies
         ship_us = graph_us(lambda: [modnorm_op.modulated_rms_norm(xi, weight, scale, shift) for xi in xs],
                            reads=xs) / copies
@@ -117,15 +128,13 @@ def main(argv=None):
             for s in stages:
                 got, kernel = persistent_forward(x, weight, scale, shift, torch.full_like(x, float("nan")), chunk,
                                                  warps, 1, s)
-                if not torch.equal(got, shipped):  # the same math and roundings: bit for bit
-                    raise SystemExit(f"{name} {tile}, {s} stages: differs from the shipped forward")
+                check(f"{tile}, {s} stages", got, chunk == ship_tile.block_d)
                 # registers are given out per warp in blocks of 8 per thread; at most 64 warps an SM
                 fit = min(64 // warps, 65536 // (triton.cdiv(kernel.n_regs, 8) * 8 * 32 * warps))
                 for n in [n for n in per_sm if n < fit] + [fit]:
                     out, _ = persistent_forward(x, weight, scale, shift, torch.full_like(x, float("nan")), chunk,
                                                 warps, n, s)
-                    if not torch.equal(out, shipped):
-                        raise SystemExit(f"{name} {tile}, {s} stages, {n}/SM: differs from the shipped forward")
+                    check(f"{tile}, {s} stages, {n}/SM", out, chunk == ship_tile.block_d)
                     us = graph_us(lambda: [persistent_forward(xi, weight, scale, shift, yi, chunk, warps, n, s)
                                            for xi, yi in zip(xs, ys)], reads=xs) / copies
                     print(f"| {tile} | {s} | {kernel.n_regs} | {n} | {us:.1f} | {us / copy_us:.2f} | "
