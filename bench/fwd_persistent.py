@@ -87,7 +87,8 @@ def persistent_forward(x, weight, scale, shift, y, chunk, warps, per_sm, stages,
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--shapes", default="dit_xl,flux,lumina2,z_image")
+    p.add_argument("--shapes", default="dit_xl,flux,lumina2,z_image",
+                   help="bench.run's shape names, or BxTxD (tiles: --tiles, else 128:1 and 256:2)")
     p.add_argument("--tiles", nargs="*", help="C:W tiles for every shape (default: TILES per shape)")
     p.add_argument("--per-sm", default="2,4", help="programs per SM; those that do not fit (registers) skipped")
     p.add_argument("--stages", default="1,3,5", help="1: no pipeline; S: S - 1 rows of x in flight per program")
@@ -98,7 +99,7 @@ def main(argv=None):
     per_sm = [int(v) for v in args.per_sm.split(",")]
     stages = [int(v) for v in args.stages.split(",")]
     for name in args.shapes.split(","):
-        shape = GPU_SHAPES[name]
+        shape = GPU_SHAPES[name] if name in GPU_SHAPES else tuple(int(v) for v in name.split("x"))
         (x, weight, scale, shift), xs, ys = rotated_inputs(shape)
         copies = len(xs)
         floor_us = floor_bytes(x, weight, scale)["fwd"] / bandwidth * 1e6
@@ -121,9 +122,9 @@ def main(argv=None):
                            reads=xs) / copies
         print(f"{name} {shape}, floor {floor_us:.1f} us: torch copy {copy_us:.1f}, shipped forward {ship_us:.1f} "
               f"({ship_us / copy_us:.2f}, {floor_us / ship_us:.0%} of the floor)", flush=True)
-        print("| tile (chunk:warps) | stages | registers | programs/SM | us | x copy | share of floor |")
-        print("|---|---|---|---|---|---|---|")
-        for tile in args.tiles or TILES[name]:
+        print("| tile (chunk:warps) | stages | registers | shared KB | programs/SM | us | x copy | share of floor |")
+        print("|---|---|---|---|---|---|---|---|")
+        for tile in args.tiles or TILES.get(name, ["128:1", "256:2"]):
             chunk, warps = (int(v) for v in tile.split(":"))
             for s in stages:
                 got, kernel = persistent_forward(x, weight, scale, shift, torch.full_like(x, float("nan")), chunk,
@@ -131,14 +132,16 @@ def main(argv=None):
                 check(f"{tile}, {s} stages", got, chunk == ship_tile.block_d)
                 # registers are given out per warp in blocks of 8 per thread; at most 64 warps an SM
                 fit = min(64 // warps, 65536 // (triton.cdiv(kernel.n_regs, 8) * 8 * 32 * warps))
-                for n in [n for n in per_sm if n < fit] + [fit]:
+                # and 228 KB of shared memory an SM, 1 KB of it reserved per program
+                fit = min(fit, 228 * 1024 // (kernel.metadata.shared + 1024))
+                for n in sorted({n for n in per_sm if n < fit} | {fit}):
                     out, _ = persistent_forward(x, weight, scale, shift, torch.full_like(x, float("nan")), chunk,
                                                 warps, n, s)
                     check(f"{tile}, {s} stages, {n}/SM", out, chunk == ship_tile.block_d)
                     us = graph_us(lambda: [persistent_forward(xi, weight, scale, shift, yi, chunk, warps, n, s)
                                            for xi, yi in zip(xs, ys)], reads=xs) / copies
-                    print(f"| {tile} | {s} | {kernel.n_regs} | {n} | {us:.1f} | {us / copy_us:.2f} | "
-                          f"{floor_us / us:.0%} |", flush=True)
+                    print(f"| {tile} | {s} | {kernel.n_regs} | {kernel.metadata.shared / 1024:.1f} | {n} | {us:.1f} | "
+                          f"{us / copy_us:.2f} | {floor_us / us:.0%} |", flush=True)
         ship_again = graph_us(lambda: [modnorm_op.modulated_rms_norm(xi, weight, scale, shift) for xi in xs],
                               reads=xs) / copies
         print(f"shipped forward again: {ship_again:.1f} us\n", flush=True)
