@@ -41,8 +41,9 @@ TILES = {"dit_xl": ["256:2", "128:1"], "flux": ["1024:4", "1024:8"], "lumina2": 
 
 @triton.jit
 def persistent_forward_kernel(X, Y, W, SCALE, SHIFT, group, eps, offset, N_COLS: tl.constexpr, BLOCK_D: tl.constexpr,
-                              NUM_CHUNKS: tl.constexpr, STAGES: tl.constexpr):
-    """Program (m, p): rows m * group + p + k * P of x (B * T, D), P = programs per modulation row."""
+                              NUM_CHUNKS: tl.constexpr, STAGES: tl.constexpr, BLOCKED: tl.constexpr):
+    """Program (m, p): rows m * group + p + k * P of x (B * T, D), P = programs per modulation row; with
+    BLOCKED its own consecutive rows instead, [p * R, (p + 1) * R) of the group, R = cdiv(group, P)."""
     X_DTYPE: tl.constexpr = Y.dtype.element_ty
     COMPUTE: tl.constexpr = tl.float32
     m = tl.program_id(0).to(tl.int64)
@@ -56,7 +57,12 @@ def persistent_forward_kernel(X, Y, W, SCALE, SHIFT, group, eps, offset, N_COLS:
                                            1, offset, True, True, LLAMA, X_DTYPE, COMPUTE)
         ws, scs, shs = ws + (a,), scs + (scale,), shs + (shift,)
     # then only x is loaded in the loop: the pipeline's stages hold x's rows alone
-    for r in tl.range(tl.program_id(1), group, tl.num_programs(1), num_stages=STAGES):
+    if BLOCKED:
+        per_program = tl.cdiv(group, tl.num_programs(1))
+        first, last, step = tl.program_id(1) * per_program, tl.minimum((tl.program_id(1) + 1) * per_program, group), 1
+    else:
+        first, last, step = tl.program_id(1), group, tl.num_programs(1)
+    for r in tl.range(first, last, step, num_stages=STAGES):
         row = one_row + (m * group + r) * N_COLS
         squares = tl.zeros([1, BLOCK_D], COMPUTE)
         xs = ()
@@ -72,8 +78,9 @@ def persistent_forward_kernel(X, Y, W, SCALE, SHIFT, group, eps, offset, N_COLS:
                          COMPUTE)
 
 
-def persistent_forward(x, weight, scale, shift, y, chunk, warps, per_sm, stages, eps=1e-6):
-    """x (B, T, D) contiguous, scale and shift (B, 1, D) contiguous, into y; per_sm programs per SM in all.
+def persistent_forward(x, weight, scale, shift, y, chunk, warps, per_sm, stages, blocked=False, eps=1e-6):
+    """x (B, T, D) contiguous, scale and shift (B, 1, D) contiguous, into y; per_sm programs per SM in all;
+    blocked: each program's rows consecutive, not strided by the programs' count.
     Returns y and the compiled kernel (its registers say how many programs fit on an SM)."""
     b, t, d = x.shape
     if not (x.is_contiguous() and scale.shape == (b, 1, d) and scale.is_contiguous() and shift.is_contiguous()):
@@ -81,7 +88,7 @@ def persistent_forward(x, weight, scale, shift, y, chunk, warps, per_sm, stages,
     per_mod_row = max(1, min(t, heuristics.target_programs(x.device, per_sm) // b))
     kernel = persistent_forward_kernel[(b, per_mod_row)](
         x, y, weight, scale, shift, t, eps, 0.0, N_COLS=d, BLOCK_D=chunk, NUM_CHUNKS=triton.cdiv(d, chunk),
-        STAGES=stages, num_warps=warps)
+        STAGES=stages, BLOCKED=blocked, num_warps=warps)
     return y, kernel
 
 
@@ -92,12 +99,17 @@ def main(argv=None):
     p.add_argument("--tiles", nargs="*", help="C:W tiles for every shape (default: TILES per shape)")
     p.add_argument("--per-sm", default="2,4", help="programs per SM; those that do not fit (registers) skipped")
     p.add_argument("--stages", default="1,3,5", help="1: no pipeline; S: S - 1 rows of x in flight per program")
+    p.add_argument("--orders", default="strided", help="a program's rows: strided (by the programs' count) and/or "
+                   "blocked (consecutive)")
     args = p.parse_args(argv)
     bandwidth = gpu_bandwidth("fwd_persistent", note="; us, and x torch's copy")
     if bandwidth is None:
         return 0
     per_sm = [int(v) for v in args.per_sm.split(",")]
     stages = [int(v) for v in args.stages.split(",")]
+    orders = args.orders.split(",")
+    if not set(orders) <= {"strided", "blocked"}:
+        p.error(f"--orders: strided and/or blocked, not {args.orders}")
     for name in args.shapes.split(","):
         shape = GPU_SHAPES[name] if name in GPU_SHAPES else tuple(int(v) for v in name.split("x"))
         (x, weight, scale, shift), xs, ys = rotated_inputs(shape)
@@ -122,26 +134,28 @@ def main(argv=None):
                            reads=xs) / copies
         print(f"{name} {shape}, floor {floor_us:.1f} us: torch copy {copy_us:.1f}, shipped forward {ship_us:.1f} "
               f"({ship_us / copy_us:.2f}, {floor_us / ship_us:.0%} of the floor)", flush=True)
-        print("| tile (chunk:warps) | stages | registers | shared KB | programs/SM | us | x copy | share of floor |")
-        print("|---|---|---|---|---|---|---|---|")
-        for tile in args.tiles or TILES.get(name, ["128:1", "256:2"]):
+        print("| tile (chunk:warps) | rows | stages | registers | shared KB | programs/SM | us | x copy | share of "
+              "floor |")
+        print("|---|---|---|---|---|---|---|---|---|")
+        for tile, order, s in [(t, o, s) for t in args.tiles or TILES.get(name, ["128:1", "256:2"]) for o in orders
+                               for s in stages]:
             chunk, warps = (int(v) for v in tile.split(":"))
-            for s in stages:
-                got, kernel = persistent_forward(x, weight, scale, shift, torch.full_like(x, float("nan")), chunk,
-                                                 warps, 1, s)
-                check(f"{tile}, {s} stages", got, chunk == ship_tile.block_d)
-                # registers are given out per warp in blocks of 8 per thread; at most 64 warps an SM
-                fit = min(64 // warps, 65536 // (triton.cdiv(kernel.n_regs, 8) * 8 * 32 * warps))
-                # and 228 KB of shared memory an SM, 1 KB of it reserved per program
-                fit = min(fit, 228 * 1024 // (kernel.metadata.shared + 1024))
-                for n in sorted({n for n in per_sm if n < fit} | {fit}):
-                    out, _ = persistent_forward(x, weight, scale, shift, torch.full_like(x, float("nan")), chunk,
-                                                warps, n, s)
-                    check(f"{tile}, {s} stages, {n}/SM", out, chunk == ship_tile.block_d)
-                    us = graph_us(lambda: [persistent_forward(xi, weight, scale, shift, yi, chunk, warps, n, s)
-                                           for xi, yi in zip(xs, ys)], reads=xs) / copies
-                    print(f"| {tile} | {s} | {kernel.n_regs} | {kernel.metadata.shared / 1024:.1f} | {n} | {us:.1f} | "
-                          f"{us / copy_us:.2f} | {floor_us / us:.0%} |", flush=True)
+            blocked = order == "blocked"
+            got, kernel = persistent_forward(x, weight, scale, shift, torch.full_like(x, float("nan")), chunk,
+                                             warps, 1, s, blocked)
+            check(f"{tile}, {order}, {s} stages", got, chunk == ship_tile.block_d)
+            # registers are given out per warp in blocks of 8 per thread; at most 64 warps an SM
+            fit = min(64 // warps, 65536 // (triton.cdiv(kernel.n_regs, 8) * 8 * 32 * warps))
+            # and 228 KB of shared memory an SM, 1 KB of it reserved per program
+            fit = min(fit, 228 * 1024 // (kernel.metadata.shared + 1024))
+            for n in sorted({n for n in per_sm if n < fit} | {fit}):
+                out, _ = persistent_forward(x, weight, scale, shift, torch.full_like(x, float("nan")), chunk,
+                                            warps, n, s, blocked)
+                check(f"{tile}, {order}, {s} stages, {n}/SM", out, chunk == ship_tile.block_d)
+                us = graph_us(lambda: [persistent_forward(xi, weight, scale, shift, yi, chunk, warps, n, s, blocked)
+                                       for xi, yi in zip(xs, ys)], reads=xs) / copies
+                print(f"| {tile} | {order} | {s} | {kernel.n_regs} | {kernel.metadata.shared / 1024:.1f} | {n} | "
+                      f"{us:.1f} | {us / copy_us:.2f} | {floor_us / us:.0%} |", flush=True)
         ship_again = graph_us(lambda: [modnorm_op.modulated_rms_norm(xi, weight, scale, shift) for xi in xs],
                               reads=xs) / copies
         print(f"shipped forward again: {ship_again:.1f} us\n", flush=True)

@@ -302,16 +302,16 @@ def test_tune_times_the_forward_tiles_asked_for(monkeypatch, capsys):
 
 
 @pytest.mark.skipif(os.environ.get("TRITON_INTERPRET") != "1", reason="a Triton kernel: on CPU, interpreter only")
-@pytest.mark.parametrize("chunk,stages", [(256, 1), (1024, 3)])
-def test_persistent_forward_probe_equals_the_forward(chunk, stages, monkeypatch):
+@pytest.mark.parametrize("chunk,stages,blocked", [(256, 1, False), (1024, 3, False), (1024, 3, True)])
+def test_persistent_forward_probe_equals_the_forward(chunk, stages, blocked, monkeypatch):
     """bench/fwd_persistent.py's probe does the shipped forward's math with its own loop: bit for bit the op's
-    result, for 3 modulation rows of 7 rows over 2 programs each (a program's rows strided, the second
-    one's fewer), D = 2304 in 9 or 3 chunks (the last part-masked at 1024)."""
+    result, for 3 modulation rows of 7 rows over 2 programs each (a program's rows strided, or consecutive,
+    the second one's fewer), D = 2304 in 9 or 3 chunks (the last part-masked at 1024)."""
     from bench.fwd_persistent import persistent_forward
     from bench.run import make_inputs
     from modnorm_op import heuristics
 
     monkeypatch.setattr(heuristics, "target_programs", lambda device, per_sm: 6)  # 2 per modulation row
     x, w, s, sh = (t.detach() for t in make_inputs((3, 7, 2304), "per_batch", torch.bfloat16, "cpu"))
-    got, _ = persistent_forward(x, w, s, sh, torch.full_like(x, float("nan")), chunk, 2, 2, stages)
+    got, _ = persistent_forward(x, w, s, sh, torch.full_like(x, float("nan")), chunk, 2, 2, stages, blocked)
     assert torch.equal(got, modnorm_op.modulated_rms_norm(x, w, s, sh))
