@@ -1,16 +1,16 @@
 """A forward shape no session has timed: persistent programs that hold their modulation row in registers.
 
-    python -m bench.fwd_persistent [--shapes dit_xl,flux,lumina2,z_image] [--tiles C:W ...] [--per-sm 2,4,8]
-                                   [--stages 1,3]
+    python -m bench.fwd_persistent [--shapes dit_xl,flux,lumina2,z_image] [--tiles C:W ...] [--per-sm 2,4]
+                                   [--stages 1,3,5] [--orders strided,blocked]
 
 The weight, scale and shift cost the shipped forward 1.1-1.5 us per call at Lumina2 and Z-Image (NOTES
 v20-v27), and every layout measured so far reloads them for each row: one row per program, 2 or 4 rows per
 program, and two persistent forwards (v6, v16) whose loop body reloaded them too; v12 looked at Triton's
 shared-memory pipeline statically and set it aside because the modulation loads would be pipelined with x.
 Here a program of the grid (modulation rows, P) loads its modulation row's weight, scale and shift once,
-before its loop, and then visits rows r, r + P, r + 2P, ... of that modulation row; x is the loop's only
-load, so Triton's pipeline (`tl.range(num_stages=S)`) keeps S - 1 rows of x in flight per program in shared
-memory, and its stores depend on nothing but that row. The math is the shipped kernel's own
+before its loop, and then visits rows p, p + P, p + 2P, ... of that modulation row (with --orders blocked,
+its own consecutive rows); x is the loop's only load, so Triton's pipeline (`tl.range(num_stages=S)`) keeps
+S - 1 rows of x in flight per program in shared memory, and its stores depend on nothing but that row. The math is the shipped kernel's own
 (`forward._load_modulation`, `_store_chunk`, `common.inv_rms`), so on the shipped tile's chunks each result
 must equal the shipped forward's bit for bit (other chunks sum the squares in another order: within a bf16
 rounding of float64), and both are checked against float64 first. Timed as bench.fwd_breakdown times (CUDA
