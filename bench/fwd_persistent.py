@@ -10,11 +10,12 @@ shared-memory pipeline statically and set it aside because the modulation loads 
 Here a program of the grid (modulation rows, P) loads its modulation row's weight, scale and shift once,
 before its loop, and then visits rows p, p + P, p + 2P, ... of that modulation row (with --orders blocked,
 its own consecutive rows); x is the loop's only load, so Triton's pipeline (`tl.range(num_stages=S)`) keeps
-S - 1 rows of x in flight per program in shared memory, and its stores depend on nothing but that row. The math is the shipped kernel's own
-(`forward._load_modulation`, `_store_chunk`, `common.inv_rms`), so on the shipped tile's chunks each result
-must equal the shipped forward's bit for bit (other chunks sum the squares in another order: within a bf16
-rounding of float64), and both are checked against float64 first. Timed as bench.fwd_breakdown times (CUDA
-graphs, inputs rotated, x's L2 lines reset before each timing), beside torch's copy and the shipped forward.
+S - 1 rows of x in flight per program in shared memory, and its stores depend on nothing but that row. The
+math is the shipped kernel's own (`forward._load_modulation`, `_store_chunk`, `common.inv_rms`), so on the
+shipped tile's chunks each result must equal the shipped forward's bit for bit (other chunks sum the squares
+in another order: within a bf16 rounding of float64), and both are checked against float64 first. Timed as
+bench.fwd_breakdown times (CUDA graphs, inputs rotated, x's L2 lines reset before each timing), beside
+torch's copy and the shipped forward.
 Per-batch bf16 x with contiguous (B, 1, D) scale and shift: a probe, not a kernel of the package. Needs a GPU.
 """
 import argparse
@@ -116,7 +117,8 @@ def main(argv=None):
         copies = len(xs)
         floor_us = floor_bytes(x, weight, scale)["fwd"] / bandwidth * 1e6
         shipped = modnorm_op.modulated_rms_norm(x, weight, scale, shift)
-        err = rel_err(shipped, expected(FULL, x, weight, scale, shift))
+        want = expected(FULL, x, weight, scale, shift)  # float64, once per shape: every check compares with it
+        err = rel_err(shipped, want)
         if not err < 1e-2:  # a bf16 output's rounding: 2e-3 to 6e-3 here
             raise SystemExit(f"{name}: the shipped forward is wrong (relative error {err:.1e}): stopping")
         ship_tile = heuristics.forward_tile(shape[2])
@@ -126,7 +128,7 @@ def main(argv=None):
             order, so rstd may differ in its last bit: then within a bf16 rounding of float64, as the shipped."""
             if same_chunks and not torch.equal(got, shipped):
                 raise SystemExit(f"{name} {label}: differs from the shipped forward")
-            if not rel_err(got, expected(FULL, x, weight, scale, shift)) < 1e-2:
+            if not rel_err(got, want) < 1e-2:
                 raise SystemExit(f"{name} {label}: wrong result")
 
         copy_us = graph_us(lambda: [yi.copy_(xi) for xi, yi in zip(xs, ys)], reads=xs) / copies
