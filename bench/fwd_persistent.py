@@ -12,9 +12,9 @@ before its loop, and then visits rows p, p + P, p + 2P, ... of that modulation r
 its own consecutive rows); x is the loop's only load, so Triton's pipeline (`tl.range(num_stages=S)`) keeps
 S - 1 rows of x in flight per program in shared memory, and its stores depend on nothing but that row. The
 math is the shipped kernel's own (`forward._load_modulation`, `_store_chunk`, `common.inv_rms`), so on the
-shipped tile's chunks each result must equal the shipped forward's bit for bit (other chunks sum the squares
-in another order: within a bf16 rounding of float64), and both are checked against float64 first. Timed as
-bench.fwd_breakdown times (CUDA graphs, inputs rotated, x's L2 lines reset before each timing), beside
+shipped tile (its chunks and warps) each result must equal the shipped forward's bit for bit (other tiles sum
+the squares in another order: within a bf16 rounding of float64), and both are checked against float64 first.
+Timed as bench.fwd_breakdown times (CUDA graphs, inputs rotated, x's L2 lines reset before each timing), beside
 torch's copy and the shipped forward.
 Per-batch bf16 x with contiguous (B, 1, D) scale and shift: a probe, not a kernel of the package. Needs a GPU.
 """
@@ -123,10 +123,11 @@ def main(argv=None):
             raise SystemExit(f"{name}: the shipped forward is wrong (relative error {err:.1e}): stopping")
         ship_tile = heuristics.forward_tile(shape[2])
 
-        def check(label, got, same_chunks):
-            """The shipped tile's chunks: bit for bit the shipped forward. Others sum the squares in another
-            order, so rstd may differ in its last bit: then within a bf16 rounding of float64, as the shipped."""
-            if same_chunks and not torch.equal(got, shipped):
+        def check(label, got, same_tile):
+            """The shipped tile (chunks and warps): bit for bit the shipped forward. Others sum the squares in
+            another order (other chunks, or other elements per thread), so rstd may differ in its last bit: then
+            within a bf16 rounding of float64, as the shipped."""
+            if same_tile and not torch.equal(got, shipped):
                 raise SystemExit(f"{name} {label}: differs from the shipped forward")
             if not rel_err(got, want) < 1e-2:
                 raise SystemExit(f"{name} {label}: wrong result")
@@ -145,7 +146,8 @@ def main(argv=None):
             blocked = order == "blocked"
             got, kernel = persistent_forward(x, weight, scale, shift, torch.full_like(x, float("nan")), chunk,
                                              warps, 1, s, blocked)
-            check(f"{tile}, {order}, {s} stages", got, chunk == ship_tile.block_d)
+            same_tile = (chunk, warps) == (ship_tile.block_d, ship_tile.num_warps)
+            check(f"{tile}, {order}, {s} stages", got, same_tile)
             # registers are given out per warp in blocks of 8 per thread; at most 64 warps an SM
             fit = min(64 // warps, 65536 // (triton.cdiv(kernel.n_regs, 8) * 8 * 32 * warps))
             # and 228 KB of shared memory an SM, 1 KB of it reserved per program
@@ -153,7 +155,7 @@ def main(argv=None):
             for n in sorted({n for n in per_sm if n < fit} | {fit}):
                 out, _ = persistent_forward(x, weight, scale, shift, torch.full_like(x, float("nan")), chunk,
                                             warps, n, s, blocked)
-                check(f"{tile}, {order}, {s} stages, {n}/SM", out, chunk == ship_tile.block_d)
+                check(f"{tile}, {order}, {s} stages, {n}/SM", out, same_tile)
                 us = graph_us(lambda: [persistent_forward(xi, weight, scale, shift, yi, chunk, warps, n, s, blocked)
                                        for xi, yi in zip(xs, ys)], reads=xs) / copies
                 print(f"| {tile} | {order} | {s} | {kernel.n_regs} | {kernel.metadata.shared / 1024:.1f} | {n} | "
