@@ -249,76 +249,104 @@ def _within_on_device(name, got, want, bound):
         raise AssertionError(f"{name}: outside the bound")  # unreachable unless assert_within disagrees
 
 
-def _check_all_rows(n, d, modulation, dev, chunk, gen):
+def _check_all_rows(n, d, modulation, dev, chunk, gen, batches=2):
     """Forward and backward of the op on one (n, d) bf16 x, then every row of y and dx against the float64
-    reference in chunks of `chunk` rows, and the sums over all rows (dweight; dscale/dshift of a global
-    modulation) against float64 sums accumulated chunk by chunk with reference64's bound for n rows.
-    per_token: scale/shift and their gradients are (n, d) bf16, checked row by row like dx."""
+    reference in chunks of `chunk` rows, and the sums over rows (dweight; dscale/dshift of a global or
+    per-batch modulation) against float64 sums accumulated chunk by chunk with reference64's bound for their
+    row count. per_token: scale/shift and their gradients are (n, d) bf16, checked row by row like dx.
+    per_batch: x is launched as (batches, n / batches, d) with (batches, 1, d) bf16 scale/shift; each batch's
+    rows are checked against its own modulation row, its dscale/dshift against its own sums."""
     big_randn = lambda *shape: torch.randn(shape, generator=gen, device=dev, dtype=torch.bfloat16)
     x = big_randn(n, d)
     weight = 1 + 0.1 * torch.randn(d, generator=gen, device=dev)
     if modulation == "global":
         scale, shift = 0.5 * torch.randn(d, generator=gen, device=dev), torch.randn(d, generator=gen, device=dev)
+    elif modulation == "per_batch":
+        assert n % batches == 0
+        scale, shift = big_randn(batches, 1, d).mul_(0.5), big_randn(batches, 1, d)
     else:
         scale, shift = big_randn(n, d).mul_(0.5), big_randn(n, d)
     dy = big_randn(n, d)
     eps, offset, mode = 1e-6, 0.0, "llama"
+    launch_shape = (batches, n // batches, d) if modulation == "per_batch" else (n, d)
 
     leaves = [t.requires_grad_(True) for t in (x, weight, scale, shift)]  # fresh tensors: leaves in place
-    y = modnorm_op.modulated_rms_norm(x, weight, scale, shift, eps=eps, offset=offset, casting_mode=mode)
-    dx, dw, ds, dsh = torch.autograd.grad(y, leaves, dy)
-    y = y.detach()
+    y = modnorm_op.modulated_rms_norm(leaves[0].view(launch_shape), *leaves[1:], eps=eps, offset=offset,
+                                      casting_mode=mode)
+    dx, dw, ds, dsh = torch.autograd.grad(y, leaves, dy.view(launch_shape))
+    y = y.detach().view(n, d)
     x, weight, scale, shift = (t.detach() for t in leaves)
-    assert y.shape == x.shape and y.dtype == torch.bfloat16 and dx.shape == x.shape and dx.dtype == torch.bfloat16
+    assert y.dtype == torch.bfloat16 and dx.shape == x.shape and dx.dtype == torch.bfloat16
     assert dw.dtype == torch.float32 and ds.shape == scale.shape and ds.dtype == scale.dtype
     assert dsh.shape == shift.shape and dsh.dtype == shift.dtype
 
-    names = ("weight", "scale", "shift") if modulation == "global" else ("weight",)
-    totals = {}
-    for lo in range(0, n, chunk):
-        hi = min(n, lo + chunk)
-        rows = slice(lo, hi)
-        sc, sh = (scale, shift) if modulation == "global" else (scale[rows], shift[rows])
-        ref = run(x[rows], weight, sc, sh, dy[rows], eps, offset, mode)
-        _within_on_device(f"y rows {lo}:{hi}", y[rows], *ref["y"])
-        _within_on_device(f"dx rows {lo}:{hi}", dx[rows], *ref["x"])
-        if modulation == "per_token":  # one modulation row per row: run()'s bounds for a chunk are exact
-            _within_on_device(f"dscale rows {lo}:{hi}", ds[rows], *ref["scale"])
-            _within_on_device(f"dshift rows {lo}:{hi}", dsh[rows], *ref["shift"])
-        del ref
-        parts = _reduction_parts(x[rows], weight, sc, sh, dy[rows], eps, offset, mode, names)
-        for name, p in parts.items():
-            totals[name] = [a + b for a, b in zip(totals[name], p)] if name in totals else list(p)
-    got, dtypes = dict(weight=dw, scale=ds, shift=dsh), dict(weight=weight.dtype, scale=scale.dtype, shift=shift.dtype)
-    for name in names:
-        value, terms, flips = totals[name]
-        _within_on_device(f"d{name}", got[name], value,
-                          _reduction_bound(value, terms, flips, n, d, dtypes[name], x.dtype))
+    # segments of rows whose sums are checked together: (rows, their modulation, the gradients they sum)
+    if modulation == "per_batch":
+        per = n // batches
+        segments = [(range(b * per, (b + 1) * per), b) for b in range(batches)]
+    else:
+        segments = [(range(n), None)]
+    summed = ("scale", "shift") if modulation in ("global", "per_batch") else ()
+    got = dict(weight=dw, scale=ds, shift=dsh)
+    dtypes = dict(weight=weight.dtype, scale=scale.dtype, shift=shift.dtype)
+
+    def check_sum(name, value, terms, flips, count, got_value):
+        _within_on_device(f"d{name}", got_value, value,
+                          _reduction_bound(value, terms, flips, count, d, dtypes[name], x.dtype))
+
+    weight_totals = None
+    for seg, b in segments:
+        totals = {}
+        for lo in range(seg.start, seg.stop, chunk):
+            hi = min(seg.stop, lo + chunk)
+            rows = slice(lo, hi)
+            if modulation == "per_token":
+                sc, sh = scale[rows], shift[rows]
+            else:
+                sc, sh = (scale[b, 0], shift[b, 0]) if b is not None else (scale, shift)
+            ref = run(x[rows], weight, sc, sh, dy[rows], eps, offset, mode)
+            _within_on_device(f"y rows {lo}:{hi}", y[rows], *ref["y"])
+            _within_on_device(f"dx rows {lo}:{hi}", dx[rows], *ref["x"])
+            if modulation == "per_token":  # one modulation row per row: run()'s bounds for a chunk are exact
+                _within_on_device(f"dscale rows {lo}:{hi}", ds[rows], *ref["scale"])
+                _within_on_device(f"dshift rows {lo}:{hi}", dsh[rows], *ref["shift"])
+            del ref
+            parts = _reduction_parts(x[rows], weight, sc, sh, dy[rows], eps, offset, mode, ("weight", *summed))
+            for name, p in parts.items():
+                totals[name] = [a + c for a, c in zip(totals[name], p)] if name in totals else list(p)
+        for name in summed:
+            check_sum(name, *totals[name], len(seg), got[name][b, 0] if b is not None else got[name])
+        part = totals["weight"]
+        weight_totals = part if weight_totals is None else [a + c for a, c in zip(weight_totals, part)]
+    check_sum("weight", *weight_totals, n, dw)
 
 
-@pytest.mark.parametrize("modulation", ["global", "per_token"])
+@pytest.mark.parametrize("modulation", ["global", "per_batch", "per_token"])
 def test_all_rows_check_on_a_small_tensor(device, modulation):
     """_check_all_rows (the >2^31-element test's checker, which runs only on CUDA) on a small tensor in
-    every run: uneven chunks, both modulations."""
+    every run: uneven chunks (of each batch's 19 rows too), each modulation."""
     gen = torch.Generator(device=device).manual_seed(14)
-    _check_all_rows(37, 48, modulation, device, 8, gen)
+    _check_all_rows(38, 48, modulation, device, 8, gen)
 
 
 @requires_cuda
-@pytest.mark.parametrize("modulation", ["global", "per_token"])
+@pytest.mark.parametrize("modulation", ["global", "per_batch", "per_token"])
 def test_more_than_2_31_elements(modulation):
-    """x of (2^31 / 4096 + 8, 4096) bf16: 2^31 + 32768 elements, so row offsets past row 524288 need 64 bits
-    (SPEC: "more than 2^31 elements (64-bit offsets)"). Forward and backward on the whole tensor; then every
-    row of y and dx (among them the first, the last, and rows 524286..524290 around element 2^31) against
-    the float64 reference chunk by chunk, and dweight (and a global modulation's dscale/dshift) against
-    float64 sums accumulated chunk by chunk. per_token: scale, shift, dscale and dshift are (N, D) bf16
-    tensors of more than 2^31 elements too, and are checked row by row."""
+    """x of more than 2^31 bf16 elements with D = 4096, so row offsets past row 524288 need 64 bits (SPEC:
+    "more than 2^31 elements (64-bit offsets)"): (2^31 / 4096 + 8, 4096), or per_batch (16, 32769, 4096),
+    whose 32769 rows per batch fit the forward's (batches, blocks) grid (launch.MAX_GRID_Y). Forward and
+    backward on the whole tensor; then every row of y and dx (among them the first, the last, and rows
+    524286..524290 around element 2^31) against the float64 reference chunk by chunk, and dweight (and a
+    global or per-batch modulation's dscale/dshift) against float64 sums accumulated chunk by chunk.
+    per_token: scale, shift, dscale and dshift are (N, D) bf16 tensors of more than 2^31 elements too, and
+    are checked row by row."""
     d = 4096
-    n = 2**31 // d + 8
+    batches = 16
+    n = batches * 32769 if modulation == "per_batch" else 2**31 // d + 8
     assert n * d > 2**31 and (2**31 // d) < n - 2  # the rows around element 2^31 exist, with rows after them
-    one = n * d * 2  # one bf16 (N, D) tensor: 4 GiB + 64 KiB
+    one = n * d * 2  # one bf16 (N, D) tensor: 4 GiB + 64-128 KiB
     # x, y, dy, dx; per_token adds scale, shift, dscale, dshift (same size, bf16): 16 or 32 GiB
-    big = (4 if modulation == "global" else 8) * one
+    big = (8 if modulation == "per_token" else 4) * one
     chunk = 2048  # rows per float64 reference chunk: run() holds ~40 (chunk, D) float64 tensors, ~2.5 GiB
     need = big + 40 * chunk * d * 8 + 2**30
     torch.cuda.empty_cache()  # blocks cached from earlier tests do not count as free
@@ -326,7 +354,7 @@ def test_more_than_2_31_elements(modulation):
     if free < need:
         pytest.skip(f"needs {need / 2**30:.1f} GiB of free GPU memory, {free / 2**30:.1f} GiB free")
     gen = torch.Generator(device="cuda").manual_seed(13)
-    _check_all_rows(n, d, modulation, "cuda", chunk, gen)
+    _check_all_rows(n, d, modulation, "cuda", chunk, gen, batches)
     torch.cuda.empty_cache()
 
 
