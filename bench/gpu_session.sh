@@ -3,7 +3,7 @@
 #   bash bench/gpu_session.sh [MODE...]   MODE: tests bench more host block ab sweep all (default all = tests + bench)
 #   Each mode fits one 10-minute call. Logs and results are written under $RES and packed into
 #   $OUT/results.tar.gz (or $OUT/$PACK_NAME.tar.gz): one file, since the device tool brings back at most 8.
-# tests: the CUDA tests (pytest -n 8); the >2^31-element ones excluded: run them alone (16-32 GiB of GPU memory each;
+# tests: the CUDA tests (pytest -n 8); the >2^31-element ones excluded: run them alone (20-36 GiB of GPU memory each;
 #        about 20 s for the three on an H100: bench/results/h100-v32/session2.sh).
 # bench: per-batch bf16 at every shape with all peers, the same-size copy, the per-kernel profile.
 # more:  per-token and global modulation (Flux, Mochi), float16 and float32 (Flux, Mochi, Wan-14B).
