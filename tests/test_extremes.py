@@ -280,7 +280,7 @@ def _check_all_rows(n, d, modulation, dev, chunk, gen, batches=2):
     assert dw.dtype == torch.float32 and ds.shape == scale.shape and ds.dtype == scale.dtype
     assert dsh.shape == shift.shape and dsh.dtype == shift.dtype
 
-    # segments of rows whose sums are checked together: (rows, their modulation, the gradients they sum)
+    # segments of rows whose dscale/dshift sums are checked together: (rows, their batch; None: all rows)
     if modulation == "per_batch":
         per = n // batches
         segments = [(range(b * per, (b + 1) * per), b) for b in range(batches)]
