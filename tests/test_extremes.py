@@ -213,6 +213,11 @@ def _reduction_parts(x, weight, scale, shift, dy, eps, offset, mode, names):
     return parts
 
 
+def _add_parts(total, part):
+    """Two _reduction_parts entries (value, T, F) of disjoint rows summed; total None: part alone."""
+    return list(part) if total is None else [a + b for a, b in zip(total, part)]
+
+
 def _reduction_bound(value, terms, flips, count, d, out_dtype, x_dtype):
     """reference64.run's bound on a sum over `count` rows (same formula)."""
     uc = unit_roundoff(compute_dtype(x_dtype))
@@ -233,7 +238,7 @@ def test_reduction_parts_match_run(mode):
     for lo, hi in ((0, 3), (3, 4), (4, 10)):
         parts = _reduction_parts(x[lo:hi], weight, scale, shift, dy[lo:hi], 1e-6, 0.5, mode, ("weight", "scale", "shift"))
         for name, p in parts.items():
-            totals[name] = [a + b for a, b in zip(totals[name], p)] if name in totals else list(p)
+            totals[name] = _add_parts(totals.get(name), p)
     for name, t in dict(weight=weight, scale=scale, shift=shift).items():
         value, terms, flips = totals[name]
         torch.testing.assert_close(value, ref[name][0], rtol=1e-12, atol=1e-12)
@@ -313,11 +318,10 @@ def _check_all_rows(n, d, modulation, dev, chunk, gen, batches=2):
             del ref
             parts = _reduction_parts(x[rows], weight, sc, sh, dy[rows], eps, offset, mode, ("weight", *summed))
             for name, p in parts.items():
-                totals[name] = [a + c for a, c in zip(totals[name], p)] if name in totals else list(p)
+                totals[name] = _add_parts(totals.get(name), p)
         for name in summed:
             check_sum(name, *totals[name], len(seg), got[name][b, 0] if b is not None else got[name])
-        part = totals["weight"]
-        weight_totals = part if weight_totals is None else [a + c for a, c in zip(weight_totals, part)]
+        weight_totals = _add_parts(weight_totals, totals["weight"])
     check_sum("weight", *weight_totals, n, dw)
 
 
